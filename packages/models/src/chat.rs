@@ -1,0 +1,55 @@
+//! Rooms, messages and files as clients see them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Timestamp, UserId};
+
+pub type RoomId = String;
+pub type MessageId = String;
+pub type FileId = String;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    Direct,
+    Group,
+}
+
+/// `Room`; `last_read_seq` and `unread` are for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    pub id: RoomId,
+    pub kind: RoomKind,
+    pub name: String,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub members: Vec<UserId>,
+    pub last_seq: u64,
+    pub last_read_seq: u64,
+    pub unread: u64,
+}
+
+/// A file as a message shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub id: FileId,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+/// `Message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub seq: u64,
+    pub sender_id: UserId,
+    pub client_id: String,
+    pub body: String,
+    pub attachments: Vec<FileRef>,
+    pub reply_to: Option<MessageId>,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    pub deleted: bool,
+}

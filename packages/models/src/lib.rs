@@ -1,0 +1,16 @@
+//! The Rust form of the client contract (`PROTOCOL.md`): serde types only, no behaviour beyond
+//! validation of the shapes the contract fixes.
+//!
+//! - [`error`]: the one error body every HTTP response and Socket.IO ack uses, and its codes.
+//! - [`time`]: timestamps as RFC 3339 UTC strings with milliseconds.
+//! - [`auth`]: users and sessions.
+//! - [`chat`]: rooms, messages and files as clients see them.
+
+pub mod auth;
+pub mod chat;
+pub mod error;
+pub mod time;
+
+pub use auth::{Session, User, UserId};
+pub use error::{ErrorBody, ErrorCode};
+pub use time::Timestamp;

@@ -1,0 +1,84 @@
+//! The operations endpoints every service serves: `/healthz` (the process is alive), `/readyz`
+//! (its dependencies answer; 503 otherwise) and `/metrics` (Prometheus text).
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// One dependency whose reachability decides readiness.
+#[async_trait]
+pub trait Check: Send + Sync {
+    /// A short name for the readiness report, e.g. `mongodb`.
+    fn name(&self) -> &str;
+    /// `Err` with a reason when the dependency does not answer.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// The Prometheus recorder: installed once per process, whatever number of services it runs.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
+
+#[derive(Clone)]
+struct OpsState {
+    checks: Arc<Vec<Arc<dyn Check>>>,
+    metrics: PrometheusHandle,
+}
+
+/// The router for `/healthz`, `/readyz` and `/metrics`.
+pub fn router(checks: Vec<Arc<dyn Check>>) -> Router {
+    let state = OpsState {
+        checks: Arc::new(checks),
+        metrics: metrics_handle(),
+    };
+    Router::new()
+        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
+    let mut report = serde_json::Map::new();
+    let mut ready = true;
+    for check in state.checks.iter() {
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(3), check.check())
+            .await
+            .unwrap_or_else(|_| Err("timed out".to_string()));
+        let value = match outcome {
+            Ok(()) => "ok".to_string(),
+            Err(reason) => {
+                ready = false;
+                reason
+            }
+        };
+        report.insert(check.name().to_string(), value.into());
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({"status": if ready { "ready" } else { "unavailable" }, "checks": report});
+    (status, Json(body))
+}
+
+async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}

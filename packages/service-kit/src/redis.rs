@@ -1,0 +1,24 @@
+//! One way to connect to Redis: commands time out quickly (a send must fail fast with
+//! `unavailable`, never hang), and the client reconnects by itself when Redis returns.
+
+use std::time::Duration;
+
+use fred::prelude::{Builder, Client, ClientLike, Config, ReconnectPolicy};
+
+/// A connected client. Fails when the URL is bad or Redis does not answer at start-up.
+pub async fn connect(url: &str) -> Result<Client, fred::error::Error> {
+    let config = Config::from_url(url)?;
+    let client = Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.internal_command_timeout = Duration::from_secs(2);
+            c.max_command_attempts = 2;
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = Duration::from_secs(2);
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .build()?;
+    client.init().await?;
+    Ok(client)
+}

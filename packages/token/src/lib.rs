@@ -1,0 +1,26 @@
+//! Access tokens: short-lived EdDSA (Ed25519) JWTs.
+//!
+//! Only auth-service holds the private key and issues tokens ([`issue::Issuer`]); every other
+//! service verifies them with the public key alone ([`verify::Verifier`]), either as a plain
+//! function (the Socket.IO handshake) or as the axum extractor [`extract::AuthUser`].
+//!
+//! - [`claims`]: what a token says.
+//! - [`keys`]: generating, saving and loading the key pair (PEM).
+//! - [`issue`], [`verify`], [`extract`]: the three uses.
+
+pub mod claims;
+pub mod extract;
+pub mod issue;
+pub mod keys;
+pub mod verify;
+
+pub use claims::Claims;
+pub use extract::AuthUser;
+pub use issue::Issuer;
+pub use keys::KeyPair;
+pub use verify::{TokenError, Verifier};
+
+/// The `iss` claim auth-service puts in its tokens unless configured otherwise.
+pub const DEFAULT_ISSUER: &str = "chat-auth";
+/// The `aud` claim: the services of this chat backend.
+pub const DEFAULT_AUDIENCE: &str = "chat";
