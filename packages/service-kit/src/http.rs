@@ -126,3 +126,8 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         other => ApiError::invalid(other.body_text()),
     }
 }
+
+/// The fallback for unknown routes: 404 in the contract's shape.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}

@@ -1,0 +1,65 @@
+//! The standalone server: every service of the chat backend in one process, on one port, with
+//! the embedded stand-ins instead of the external systems (an SQLite file instead of MongoDB,
+//! in-process rate limits instead of Redis). This crate only composes; the logic lives in the
+//! service crates.
+//!
+//! - [`Config`]: where to listen and where the data lives.
+//! - [`run`]: builds the embedded adapters and serves every service's routes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use service_kit::config::{ConfigError, env_or};
+use service_kit::ops::{self, Check};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The standalone server's own settings; each service adds its own from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CHAT_LISTEN`, `127.0.0.1:3000`.
+    pub listen: SocketAddr,
+    /// `CHAT_DATA_DIR`, `./data`: the SQLite file and the generated keys.
+    pub data_dir: PathBuf,
+    pub auth: auth_service::Settings,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Config {
+            listen: env_or("CHAT_LISTEN", SocketAddr::from(([127, 0, 0, 1], 3000)))?,
+            data_dir: env_or("CHAT_DATA_DIR", PathBuf::from("data"))?,
+            auth: auth_service::Settings::from_env()?,
+        })
+    }
+}
+
+/// Serves everything on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let store = Arc::new(store::SqliteStore::open(config.data_dir.join("chat.db"))?);
+    let keys = token::KeyPair::load_or_generate(&config.data_dir.join("keys"))?;
+    let limiter = Arc::new(rate_limit::LocalLimiter::new());
+
+    let auth = auth_service::AppState::new(store.clone(), limiter, &keys, config.auth)?;
+    let checks: Vec<Arc<dyn Check>> = vec![Arc::new(auth_service::state::StoreCheck(store))];
+
+    let app = auth_service::router(auth)
+        .merge(ops::router(checks))
+        .fallback(service_kit::http::not_found);
+    tracing::info!(
+        "chat server listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await?;
+    Ok(())
+}
