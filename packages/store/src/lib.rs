@@ -1,0 +1,20 @@
+//! Persistence. Each kind of data sits behind one small trait with exactly two
+//! implementations: [`mongo::MongoStore`] (distributed mode) and [`sqlite::SqliteStore`] (the
+//! embedded file of the standalone mode). Service logic only sees the traits.
+//!
+//! - [`auth`]: users and refresh-token families ([`AuthStore`]).
+//! - [`chat`]: rooms, memberships, messages and read pointers ([`ChatStore`]).
+//! - [`mongo`], [`sqlite`]: the two implementations.
+//! - [`error`]: the one error type both return.
+
+pub mod auth;
+pub mod chat;
+pub mod error;
+pub mod mongo;
+pub mod sqlite;
+
+pub use auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
+pub use chat::{ChatStore, Inserted, MemberRoom, Page, RoomRecord};
+pub use error::{Error, Result};
+pub use mongo::MongoStore;
+pub use sqlite::SqliteStore;
