@@ -1,7 +1,8 @@
 //! The standalone server: every service of the chat backend in one process, on one port, with
-//! the embedded stand-ins instead of the external systems (an SQLite file instead of MongoDB,
-//! in-process rate limits instead of Redis). This crate only composes; the logic lives in the
-//! service crates.
+//! the embedded stand-ins instead of the external systems: an SQLite file instead of MongoDB,
+//! the store's own transaction instead of the Redis sequencer, in-process fan-out, presence
+//! and rate limits instead of Redis, and an in-process hand-off to the writer instead of
+//! RabbitMQ. This crate only composes; the logic lives in the service crates.
 //!
 //! - [`Config`]: where to listen and where the data lives.
 //! - [`run`]: builds the embedded adapters and serves every service's routes.
@@ -23,6 +24,7 @@ pub struct Config {
     /// `CHAT_DATA_DIR`, `./data`: the SQLite file and the generated keys.
     pub data_dir: PathBuf,
     pub auth: auth_service::Settings,
+    pub limits: socket_service::Limits,
 }
 
 impl Config {
@@ -31,6 +33,7 @@ impl Config {
             listen: env_or("CHAT_LISTEN", SocketAddr::from(([127, 0, 0, 1], 3000)))?,
             data_dir: env_or("CHAT_DATA_DIR", PathBuf::from("data"))?,
             auth: auth_service::Settings::from_env()?,
+            limits: socket_service::Limits::from_env()?,
         })
     }
 }
@@ -45,21 +48,37 @@ pub async fn run(
     let keys = token::KeyPair::load_or_generate(&config.data_dir.join("keys"))?;
     let limiter = Arc::new(rate_limit::LocalLimiter::new());
 
-    let auth = auth_service::AppState::new(store.clone(), limiter, &keys, config.auth)?;
+    let auth = auth_service::AppState::new(store.clone(), limiter.clone(), &keys, config.auth)?;
+    let writer = Arc::new(db_writer::Writer::new(store.clone()));
+    let deps = socket_service::Deps {
+        users: store.clone(),
+        store: store.clone(),
+        sequencer: Arc::new(sequencer::StoreSequencer::new((*store).clone())),
+        handoff: Arc::new(handoff::EmbeddedHandOff::new(writer, Vec::new())),
+        presence: Arc::new(presence::LocalPresence::new()),
+        limiter,
+    };
+    let sockets = socket_service::local(deps, config.limits, auth.verifier.clone());
     let checks: Vec<Arc<dyn Check>> = vec![Arc::new(auth_service::state::StoreCheck(store))];
 
-    let app = auth_service::router(auth)
-        .merge(ops::router(checks))
-        .fallback(service_kit::http::not_found);
-    tracing::info!(
-        "chat server listening on http://{}",
-        listener.local_addr()?
+    let app = sockets.wrap(
+        auth_service::router(auth)
+            .merge(ops::router(checks))
+            .merge(sockets.router.clone())
+            .fallback(service_kit::http::not_found),
     );
+    let io = sockets.io;
+    let stop = async move {
+        shutdown.cancelled().await;
+        // Tell every client why before the listener stops, so they reconnect at once.
+        io.close().await;
+    };
+    tracing::info!("chat server listening on http://{}", listener.local_addr()?);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .with_graceful_shutdown(stop)
     .await?;
     Ok(())
 }

@@ -94,9 +94,10 @@ impl Config {
             env_opt("CHAT_JWT_PRIVATE_KEY_FILE"),
         ) {
             (Some(pem), _) => Some(Secret::new(pem)),
-            (None, Some(path)) => Some(Secret::new(std::fs::read_to_string(&path).map_err(
-                |e| anyhow::anyhow!("CHAT_JWT_PRIVATE_KEY_FILE={path}: {e}"),
-            )?)),
+            (None, Some(path)) => Some(Secret::new(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("CHAT_JWT_PRIVATE_KEY_FILE={path}: {e}"))?,
+            )),
             (None, None) => None,
         };
         Ok(Config {
@@ -119,7 +120,9 @@ impl Config {
     /// The signing key; the distributed service refuses to start without one.
     pub fn signing_key(&self) -> anyhow::Result<KeyPair> {
         let pem = self.jwt_private_key.as_ref().ok_or_else(|| {
-            anyhow::anyhow!("set CHAT_JWT_PRIVATE_KEY or CHAT_JWT_PRIVATE_KEY_FILE (Ed25519 PKCS#8 PEM)")
+            anyhow::anyhow!(
+                "set CHAT_JWT_PRIVATE_KEY or CHAT_JWT_PRIVATE_KEY_FILE (Ed25519 PKCS#8 PEM)"
+            )
         })?;
         Ok(KeyPair::from_private_pem(pem.expose())?)
     }

@@ -37,11 +37,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = Arc::new(
-        store::MongoStore::connect(
-            config.mongodb_url.expose(),
-            &config.mongodb_database,
-        )
-        .await?,
+        store::MongoStore::connect(config.mongodb_url.expose(), &config.mongodb_database).await?,
     );
     let redis = service_kit::redis::connect(config.redis_url.expose()).await?;
     let limiter = Arc::new(rate_limit::RedisLimiter::new(

@@ -92,8 +92,14 @@ async fn login(
     let name_key = format!("login:user:{}", body.username.to_ascii_lowercase());
     let addr_key = format!("login:addr:{addr}");
     let settings = &state.settings;
-    let by_user = state.limiter.peek(&name_key, settings.login_per_user).await?;
-    let by_addr = state.limiter.peek(&addr_key, settings.login_per_addr).await?;
+    let by_user = state
+        .limiter
+        .peek(&name_key, settings.login_per_user)
+        .await?;
+    let by_addr = state
+        .limiter
+        .peek(&addr_key, settings.login_per_addr)
+        .await?;
     if let Some(wait) = longest_wait(&[by_user, by_addr]) {
         return Err(Error::RateLimited(wait));
     }
@@ -110,8 +116,14 @@ async fn login(
             Ok(Json(start_session(&state, &user).await?))
         }
         _ => {
-            state.limiter.hit(&name_key, settings.login_per_user).await?;
-            state.limiter.hit(&addr_key, settings.login_per_addr).await?;
+            state
+                .limiter
+                .hit(&name_key, settings.login_per_user)
+                .await?;
+            state
+                .limiter
+                .hit(&addr_key, settings.login_per_addr)
+                .await?;
             Err(Error::InvalidCredentials)
         }
     }

@@ -30,8 +30,14 @@ impl AppState {
         keys: &KeyPair,
         settings: Settings,
     ) -> anyhow::Result<Self> {
-        let issuer = Issuer::new(keys, &settings.issuer, &settings.audience, settings.access_ttl);
-        let verifier = Verifier::from_public_pem(keys.public_pem(), &settings.issuer, &settings.audience)?;
+        let issuer = Issuer::new(
+            keys,
+            &settings.issuer,
+            &settings.audience,
+            settings.access_ttl,
+        );
+        let verifier =
+            Verifier::from_public_pem(keys.public_pem(), &settings.issuer, &settings.audience)?;
         Ok(AppState {
             store,
             limiter,

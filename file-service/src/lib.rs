@@ -1,1 +1,1 @@
-
+//! file-service: not built yet. Its binary serves only the operations endpoints.

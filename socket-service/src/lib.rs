@@ -1,1 +1,74 @@
+//! socket-service: Socket.IO connections, the rooms API, sequencing, presence, typing and
+//! read receipts.
+//!
+//! - [`chat`]: the logic, against the seams ([`chat::Deps`]), unaware of the run mode.
+//! - [`socket`]: the Socket.IO namespace: handshake authentication, client events, broadcasts.
+//! - [`rooms`]: the `/api/rooms` HTTP API.
+//! - [`origin`]: the handshake's Origin allowlist.
+//! - [`config`]: the limits ([`Limits`]).
+//! - [`error`]: errors as HTTP responses and as Socket.IO acks.
 
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod origin;
+pub mod rooms;
+pub mod socket;
+
+use std::sync::Arc;
+
+use axum::Router;
+use socketioxide::SocketIo;
+use socketioxide::adapter::LocalAdapter;
+use token::Verifier;
+
+pub use chat::{Chat, Deps};
+pub use config::Limits;
+pub use error::{Error, Result};
+
+/// The socket-service: its HTTP routes, the Socket.IO layer, and the handle to close it.
+pub struct Service<A: socketioxide::adapter::Adapter> {
+    /// The rooms API.
+    pub router: Router,
+    /// Closes every connection with a reason (graceful shutdown).
+    pub io: SocketIo<A>,
+    layer: socketioxide::layer::SocketIoLayer<A>,
+    origins: Arc<config::Origins>,
+}
+
+impl<A: socketioxide::adapter::Adapter> Service<A> {
+    /// Serves Socket.IO on `/socket.io/` in front of `app`, behind the Origin allowlist. Call
+    /// it on the finished router (routes and fallback set): axum layers wrap only what exists.
+    pub fn wrap(&self, app: Router) -> Router {
+        app.layer(self.layer.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                self.origins.clone(),
+                origin::guard,
+            ))
+    }
+}
+
+/// Builds the service with in-process fan-out (the standalone server).
+pub fn local(deps: Deps, limits: Limits, verifier: Arc<Verifier>) -> Service<LocalAdapter> {
+    let chat = Arc::new(Chat::new(deps, limits.clone()));
+    let payload = limits.max_payload_bytes;
+    let (layer, io) = SocketIo::builder()
+        .max_payload(payload as u64)
+        .ws_max_message_size(payload)
+        .ws_max_frame_size(payload)
+        .with_state(chat.clone())
+        .with_state(verifier.clone())
+        .build_layer();
+    socket::register(&io);
+    let rooms = rooms::router(rooms::RoomsState {
+        chat,
+        io: io.clone(),
+        verifier,
+    });
+    Service {
+        router: rooms,
+        io,
+        layer,
+        origins: Arc::new(limits.allowed_origins),
+    }
+}

@@ -70,7 +70,9 @@ impl App {
                 )
             }
             Backend::Sqlite => {
-                let path = std::env::temp_dir().join(unique("auth_test")).join("chat.db");
+                let path = std::env::temp_dir()
+                    .join(unique("auth_test"))
+                    .join("chat.db");
                 let store = Arc::new(store::SqliteStore::open(&path).unwrap());
                 let limiter = Arc::new(rate_limit::LocalLimiter::new());
                 let state =
@@ -104,7 +106,11 @@ impl App {
 
     async fn wait_until_serving(&self) {
         for _ in 0..100 {
-            if let Ok(r) = self.client.get(format!("{}/healthz", self.base)).send().await
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
                 && r.status().is_success()
             {
                 return;
@@ -143,7 +149,12 @@ impl App {
         Self::parse(self.post_raw(path, body).await).await
     }
 
-    pub async fn post_text(&self, path: &str, body: &str, content_type: &str) -> (StatusCode, Value) {
+    pub async fn post_text(
+        &self,
+        path: &str,
+        body: &str,
+        content_type: &str,
+    ) -> (StatusCode, Value) {
         let response = self
             .client
             .post(format!("{}{path}", self.base))

@@ -28,9 +28,7 @@ async fn session_shape_and_me(app: App) {
     assert_eq!(s["user"]["username"], "bob.b-1");
     assert_eq!(s["user"]["display_name"], "Bob.B-1");
     assert!(s["user"]["created_at"].as_str().unwrap().ends_with('Z'));
-    let (status, me) = app
-        .get("/api/auth/me", s["access_token"].as_str())
-        .await;
+    let (status, me) = app.get("/api/auth/me", s["access_token"].as_str()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["user"], s["user"]);
     let (status, body) = app.get("/api/auth/me", None).await;
@@ -55,10 +53,16 @@ async fn wrong_password_and_unknown_user_look_the_same(app: App) {
 async fn repeated_failures_are_throttled(app: App) {
     app.register("dave", PASSWORD).await;
     for _ in 0..5 {
-        assert_eq!(app.login("dave", "wrong password").await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.login("dave", "wrong password").await.0,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let response = app
-        .post_raw("/api/auth/login", json!({"username": "dave", "password": PASSWORD}))
+        .post_raw(
+            "/api/auth/login",
+            json!({"username": "dave", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = response.headers()["retry-after"]
@@ -92,7 +96,10 @@ async fn refresh_rotates_and_reuse_revokes_the_family(app: App) {
     assert_eq!(status, StatusCode::OK);
     let r2 = s2["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(r1, r2);
-    assert_eq!(app.get("/api/auth/me", s2["access_token"].as_str()).await.0, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/auth/me", s2["access_token"].as_str()).await.0,
+        StatusCode::OK
+    );
     // r1 again: reuse. Refused, and r2 (the family's newest) dies with it.
     let (status, body) = app.refresh(&r1).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -101,10 +108,15 @@ async fn refresh_rotates_and_reuse_revokes_the_family(app: App) {
     // Another login of the same user is unaffected.
     let (_, other) = app.login("frank", PASSWORD).await;
     assert_eq!(
-        app.refresh(other["refresh_token"].as_str().unwrap()).await.0,
+        app.refresh(other["refresh_token"].as_str().unwrap())
+            .await
+            .0,
         StatusCode::OK
     );
-    assert_eq!(app.refresh("made-up-token").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh("made-up-token").await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn logout_revokes_the_token(app: App) {
@@ -137,7 +149,10 @@ async fn user_search_by_prefix(app: App) {
     }
     let (_, body) = app.get("/api/users?q=zed", token).await;
     assert_eq!(body["users"].as_array().unwrap().len(), 20);
-    assert_eq!(app.get("/api/users?q=he", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/users?q=he", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let (status, body) = app.get("/api/users", token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "invalid_request");
@@ -146,16 +161,48 @@ async fn user_search_by_prefix(app: App) {
 async fn bad_bodies_get_the_error_shape(app: App) {
     let cases: Vec<(&str, &str, StatusCode)> = vec![
         ("/api/auth/register", "{not json", StatusCode::BAD_REQUEST),
-        ("/api/auth/register", r#"{"username":"ivan"}"#, StatusCode::BAD_REQUEST),
-        ("/api/auth/register", r#"{"username":7,"password":"x"}"#, StatusCode::BAD_REQUEST),
+        (
+            "/api/auth/register",
+            r#"{"username":"ivan"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/auth/register",
+            r#"{"username":7,"password":"x"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
         ("/api/auth/register", r#"[]"#, StatusCode::BAD_REQUEST),
-        ("/api/auth/register", r#"{"username":"iv","password":"long enough"}"#, StatusCode::BAD_REQUEST),
-        ("/api/auth/register", r#"{"username":"ivan","password":"short"}"#, StatusCode::BAD_REQUEST),
-        ("/api/auth/register", r#"{"username":"iv an","password":"long enough"}"#, StatusCode::BAD_REQUEST),
-        ("/api/auth/register", r#"{"username":"ivan","password":"long enough","display_name":"  "}"#, StatusCode::BAD_REQUEST),
+        (
+            "/api/auth/register",
+            r#"{"username":"iv","password":"long enough"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/auth/register",
+            r#"{"username":"ivan","password":"short"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/auth/register",
+            r#"{"username":"iv an","password":"long enough"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/auth/register",
+            r#"{"username":"ivan","password":"long enough","display_name":"  "}"#,
+            StatusCode::BAD_REQUEST,
+        ),
         ("/api/auth/login", "", StatusCode::BAD_REQUEST),
-        ("/api/auth/login", r#"{"username":"ivan","password":null}"#, StatusCode::BAD_REQUEST),
-        ("/api/auth/refresh", r#"{"refresh_token":[1]}"#, StatusCode::BAD_REQUEST),
+        (
+            "/api/auth/login",
+            r#"{"username":"ivan","password":null}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/auth/refresh",
+            r#"{"refresh_token":[1]}"#,
+            StatusCode::BAD_REQUEST,
+        ),
         ("/api/auth/logout", "{}", StatusCode::BAD_REQUEST),
     ];
     for (path, body, expected) in cases {
@@ -168,11 +215,17 @@ async fn bad_bodies_get_the_error_shape(app: App) {
         r#"{{"username":"ivan","password":"{}"}}"#,
         "x".repeat(100_000)
     );
-    let (status, json) = app.post_text("/api/auth/register", &huge, "application/json").await;
+    let (status, json) = app
+        .post_text("/api/auth/register", &huge, "application/json")
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(json["error"]["code"], "too_large");
     let (status, json) = app
-        .post_text("/api/auth/login", r#"{"username":"a","password":"b"}"#, "text/plain")
+        .post_text(
+            "/api/auth/login",
+            r#"{"username":"a","password":"b"}"#,
+            "text/plain",
+        )
         .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(json["error"]["code"], "unsupported_media_type");
@@ -184,7 +237,11 @@ async fn bad_bodies_get_the_error_shape(app: App) {
 async fn passwords_are_stored_as_argon2id(app: App) {
     app.register("judy", PASSWORD).await;
     let record = app.store.user_by_username("judy").await.unwrap().unwrap();
-    assert!(record.password_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(
+        record
+            .password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+    );
     assert!(!record.password_hash.contains(PASSWORD));
 }
 

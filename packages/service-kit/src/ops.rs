@@ -45,7 +45,10 @@ pub fn router(checks: Vec<Arc<dyn Check>>) -> Router {
         metrics: metrics_handle(),
     };
     Router::new()
-        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
@@ -81,4 +84,17 @@ async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
         [("content-type", "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+}
+
+/// Serves only the operations endpoints on `listener` until `shutdown`: the shape of a
+/// service whose consumer has no HTTP API of its own.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    checks: Vec<Arc<dyn Check>>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "operations endpoints listening");
+    axum::serve(listener, router(checks))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }

@@ -78,8 +78,7 @@ mod tests {
             Duration::from_secs(900),
         );
         let verifier =
-            Verifier::from_public_pem(keys.public_pem(), DEFAULT_ISSUER, DEFAULT_AUDIENCE)
-                .unwrap();
+            Verifier::from_public_pem(keys.public_pem(), DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
         (keys, issuer, verifier)
     }
 
@@ -101,12 +100,7 @@ mod tests {
 
     fn sign_eddsa(keys: &KeyPair, claims: &serde_json::Value) -> String {
         let key = jsonwebtoken::EncodingKey::from_ed_pem(keys.private_pem().as_bytes()).unwrap();
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(Algorithm::EdDSA),
-            claims,
-            &key,
-        )
-        .unwrap()
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::EdDSA), claims, &key).unwrap()
     }
 
     #[test]
@@ -127,7 +121,10 @@ mod tests {
                 &claims_json(600, DEFAULT_AUDIENCE)
             )
         );
-        assert!(matches!(verifier.verify(&token), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&token),
+            Err(TokenError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -137,11 +134,14 @@ mod tests {
             serde_json::json!({"alg": "HS256", "typ": "JWT"}),
             &claims_json(600, DEFAULT_AUDIENCE),
         );
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(keys.public_pem().as_bytes())
-            .unwrap();
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(keys.public_pem().as_bytes()).unwrap();
         mac.update(input.as_bytes());
         let token = format!("{input}.{}", B64.encode(mac.finalize().into_bytes()));
-        assert!(matches!(verifier.verify(&token), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&token),
+            Err(TokenError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -155,11 +155,17 @@ mod tests {
     fn refuses_the_wrong_audience_and_issuer() {
         let (keys, _, verifier) = setup();
         let token = sign_eddsa(&keys, &claims_json(600, "someone-else"));
-        assert!(matches!(verifier.verify(&token), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&token),
+            Err(TokenError::Invalid(_))
+        ));
         let mut claims = claims_json(600, DEFAULT_AUDIENCE);
         claims["iss"] = "evil".into();
         let token = sign_eddsa(&keys, &claims);
-        assert!(matches!(verifier.verify(&token), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&token),
+            Err(TokenError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -171,7 +177,10 @@ mod tests {
         let mut claims = claims_json(600, DEFAULT_AUDIENCE);
         claims["sub"] = "admin".into();
         let forged = format!("{head}.{}.{sig}", B64.encode(claims.to_string()));
-        assert!(matches!(verifier.verify(&forged), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&forged),
+            Err(TokenError::Invalid(_))
+        ));
 
         let other = Issuer::new(
             &KeyPair::generate(),

@@ -9,7 +9,9 @@ use rate_limit::{Decision, LocalLimiter, RateLimiter, RedisLimiter, Rule};
 async fn redis() -> Arc<dyn RateLimiter> {
     let url = std::env::var("CHAT_TEST_REDIS_URL")
         .expect("CHAT_TEST_REDIS_URL is not set; run scripts/test, which starts Redis");
-    let client = service_kit::redis::connect(&url).await.expect("Redis answers");
+    let client = service_kit::redis::connect(&url)
+        .await
+        .expect("Redis answers");
     let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
     Arc::new(RedisLimiter::new(client, prefix))
 }

@@ -1,0 +1,70 @@
+//! Applying events to the store. Messages of a batch go in one idempotent insert; edits,
+//! deletes and read pointers are applied in order, each idempotent on its own (newest edit
+//! wins, delete is final, read pointers only move forward).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use models::events::Event;
+use store::ChatStore;
+
+pub struct Writer {
+    store: Arc<dyn ChatStore>,
+}
+
+impl Writer {
+    pub fn new(store: Arc<dyn ChatStore>) -> Self {
+        Writer { store }
+    }
+
+    /// Persists a batch. Messages are inserted first, so an edit or delete in the same batch
+    /// finds its message.
+    pub async fn apply(&self, events: &[Event]) -> store::Result<()> {
+        let messages: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::MessageCreated { message } => Some(message.clone()),
+                _ => None,
+            })
+            .collect();
+        if !messages.is_empty() {
+            let outcome = self.store.insert_messages(&messages).await?;
+            metrics::counter!("chat_messages_persisted_total").increment(outcome.inserted as u64);
+            metrics::counter!("chat_messages_duplicate_total").increment(outcome.duplicates as u64);
+        }
+        for event in events {
+            match event {
+                Event::MessageCreated { .. } => {}
+                Event::MessageEdited { message } => {
+                    if let Some(edited_at) = message.edited_at {
+                        self.store
+                            .apply_edit(&message.room_id, &message.id, &message.body, edited_at)
+                            .await?;
+                    }
+                }
+                Event::MessageDeleted {
+                    room_id,
+                    message_id,
+                    ..
+                } => {
+                    self.store.apply_delete(room_id, message_id).await?;
+                }
+                Event::ReadUpdated {
+                    room_id,
+                    user_id,
+                    seq,
+                } => {
+                    self.store.set_read(room_id, user_id, *seq).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl handoff::Consumer for Writer {
+    async fn handle(&self, events: &[Event]) -> Result<(), String> {
+        self.apply(events).await.map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,209 @@
+//! The rooms API (`/api/rooms`): creating groups and direct rooms, membership, and history.
+//! Membership changes take effect on live sockets at once: the user's sockets join or leave
+//! the room's Socket.IO room and get `room:added` / `room:removed`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use models::chat::Room;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use service_kit::Json;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use store::{Page, RoomRecord};
+use token::{AuthUser, Verifier};
+
+use crate::chat::Chat;
+use crate::socket::{chat_room, user_room};
+use crate::{Error, Result};
+
+/// What the rooms handlers share.
+pub struct RoomsState<A: Adapter> {
+    pub chat: Arc<Chat>,
+    pub io: SocketIo<A>,
+    pub verifier: Arc<Verifier>,
+}
+
+impl<A: Adapter> Clone for RoomsState<A> {
+    fn clone(&self) -> Self {
+        RoomsState {
+            chat: self.chat.clone(),
+            io: self.io.clone(),
+            verifier: self.verifier.clone(),
+        }
+    }
+}
+
+impl<A: Adapter> FromRef<RoomsState<A>> for Arc<Verifier> {
+    fn from_ref(state: &RoomsState<A>) -> Self {
+        state.verifier.clone()
+    }
+}
+
+pub fn router<A: Adapter>(state: RoomsState<A>) -> Router {
+    Router::new()
+        .route("/api/rooms", post(create_group::<A>).get(list::<A>))
+        .route("/api/rooms/direct", post(direct::<A>))
+        .route("/api/rooms/{id}", get(get_room::<A>))
+        .route("/api/rooms/{id}/members", post(add_member::<A>))
+        .route(
+            "/api/rooms/{id}/members/{user_id}",
+            delete(remove_member::<A>),
+        )
+        .route("/api/rooms/{id}/messages", get(messages::<A>))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+/// Puts every socket of `user_id` into the room and tells them.
+async fn announce_added<A: Adapter>(state: &RoomsState<A>, user_id: &str, room: &Room) {
+    if let Err(e) = state
+        .io
+        .to(user_room(user_id))
+        .join(chat_room(&room.id))
+        .await
+    {
+        tracing::warn!(error = %e, "sockets did not join the room");
+    }
+    if let Err(e) = state
+        .io
+        .to(user_room(user_id))
+        .emit("room:added", room)
+        .await
+    {
+        tracing::warn!(error = %e, "room:added not sent");
+    }
+}
+
+async fn announce_created<A: Adapter>(state: &RoomsState<A>, record: &RoomRecord) -> Result<Room> {
+    let room = state.chat.room_view(record.clone(), 0).await?;
+    for member in &record.members {
+        announce_added(state, member, &room).await;
+    }
+    Ok(room)
+}
+
+#[derive(Deserialize)]
+struct CreateGroup {
+    name: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+async fn create_group<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+    Json(body): Json<CreateGroup>,
+) -> Result<(StatusCode, Json<Room>)> {
+    let record = state
+        .chat
+        .create_group(&caller.id, &body.name, body.members)
+        .await?;
+    let room = announce_created(&state, &record).await?;
+    Ok((StatusCode::CREATED, Json(room)))
+}
+
+#[derive(Deserialize)]
+struct Direct {
+    user_id: String,
+}
+
+async fn direct<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+    Json(body): Json<Direct>,
+) -> Result<Json<Room>> {
+    let (record, created) = state.chat.direct(&caller.id, &body.user_id).await?;
+    if created {
+        announce_created(&state, &record).await?;
+    }
+    Ok(Json(state.chat.room(&record.id, &caller.id).await?))
+}
+
+async fn list<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+) -> Result<Json<Value>> {
+    let rooms = state.chat.rooms_of(&caller.id).await?;
+    Ok(Json(json!({"rooms": rooms})))
+}
+
+async fn get_room<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Room>> {
+    Ok(Json(state.chat.room(&id, &caller.id).await?))
+}
+
+#[derive(Deserialize)]
+struct AddMember {
+    user_id: String,
+}
+
+async fn add_member<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    Json(body): Json<AddMember>,
+) -> Result<StatusCode> {
+    if state
+        .chat
+        .add_member(&caller.id, &id, &body.user_id)
+        .await?
+    {
+        let room = state.chat.room(&id, &body.user_id).await?;
+        announce_added(&state, &body.user_id, &room).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_member<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    state.chat.remove_member(&caller.id, &id, &user_id).await?;
+    if let Err(e) = state.io.to(user_room(&user_id)).leave(chat_room(&id)).await {
+        tracing::warn!(error = %e, "sockets did not leave the room");
+    }
+    if let Err(e) = state
+        .io
+        .to(user_room(&user_id))
+        .emit("room:removed", &json!({"room_id": id}))
+        .await
+    {
+        tracing::warn!(error = %e, "room:removed not sent");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    before_seq: Option<u64>,
+    after_seq: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn messages<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>> {
+    let Query(query) = query.map_err(|e| Error::Invalid(e.body_text()))?;
+    let limit = Chat::page_limit(query.limit)?;
+    state.chat.require_member(&id, &caller.id).await?;
+    let page = match (query.after_seq, query.before_seq) {
+        (Some(after), _) => Page::After(after),
+        (None, before) => Page::Before(before),
+    };
+    let page = state.chat.history(&id, page, limit).await?;
+    Ok(Json(
+        json!({"messages": page.messages, "has_more": page.has_more}),
+    ))
+}
