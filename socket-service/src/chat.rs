@@ -339,9 +339,11 @@ impl Chat {
                 }
                 Err(e) => Err(e),
             };
-            if let Err(Error::Unavailable(_) | Error::Internal(_)) = &page {
-                return Err(page.err().expect("matched an error"));
-            }
+            // A failing dependency fails the whole call; only refusals are per room.
+            let page = match page {
+                Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
+                other => other,
+            };
             out.push((cursor.room_id, page));
         }
         Ok(out)

@@ -33,7 +33,7 @@ pub async fn guard(State(origins): State<Arc<Origins>>, request: Request, next: 
     let allowed = same_origin
         || match origins.as_ref() {
             Origins::Any => true,
-            Origins::List(list) => list.iter().any(|o| *o == origin),
+            Origins::List(list) => list.contains(&origin),
         };
     if allowed {
         next.run(request).await
