@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use models::Timestamp;
-use models::chat::{Message, RoomKind};
+use models::chat::{FileRef, Message, RoomKind};
 
 use crate::Result;
 
@@ -48,6 +48,41 @@ pub enum Page {
     After(u64),
 }
 
+/// A message before it has its `seq`: what the embedded sequencer
+/// ([`crate::SqliteStore::sequence_message`]) numbers and stores in one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub id: String,
+    pub room_id: String,
+    pub sender_id: String,
+    /// Chosen by the sender; a second message with the same sender and client id in the room
+    /// is a retry, answered with the first one.
+    pub client_id: String,
+    pub body: String,
+    pub attachments: Vec<FileRef>,
+    pub reply_to: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl NewMessage {
+    /// The stored form once sequenced: never edited, not deleted.
+    pub fn into_message(self, seq: u64) -> Message {
+        Message {
+            id: self.id,
+            room_id: self.room_id,
+            seq,
+            sender_id: self.sender_id,
+            client_id: self.client_id,
+            body: self.body,
+            attachments: self.attachments,
+            reply_to: self.reply_to,
+            created_at: self.created_at,
+            edited_at: None,
+            deleted: false,
+        }
+    }
+}
+
 /// What an idempotent batch insert did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Inserted {
@@ -60,20 +95,27 @@ pub struct Inserted {
 pub trait ChatStore: Send + Sync + 'static {
     /// Stores a new room with its members; [`crate::Error::Duplicate`] when a direct room for
     /// the same pair exists.
+    ///
+    /// A member listed twice is stored once, at its first place.
     async fn create_room(&self, room: &RoomRecord) -> Result<()>;
+    /// The room with this id, members included.
     async fn room(&self, room_id: &str) -> Result<Option<RoomRecord>>;
+    /// The direct room of a pair, by its [`RoomRecord::direct_key`].
     async fn direct_room(&self, direct_key: &str) -> Result<Option<RoomRecord>>;
     /// The user's rooms with their read pointers, most recent activity first.
     async fn rooms_of(&self, user_id: &str) -> Result<Vec<MemberRoom>>;
     /// The user's read pointer in one room, or `None` when not a member.
     async fn membership(&self, room_id: &str, user_id: &str) -> Result<Option<u64>>;
-    /// Adds a member; `false` when already one.
+    /// Adds a member, last in join order, with read pointer 0; `false` when already one (or
+    /// when the room does not exist).
     async fn add_member(&self, room_id: &str, user_id: &str) -> Result<bool>;
-    /// Removes a member; `false` when not one.
+    /// Removes a member and their read pointer; `false` when not one.
     async fn remove_member(&self, room_id: &str, user_id: &str) -> Result<bool>;
 
-    /// Inserts messages, skipping those already stored.
+    /// Inserts messages, skipping those already stored, and moves each room's `last_seq` and
+    /// `last_activity` up to what it now holds.
     async fn insert_messages(&self, messages: &[Message]) -> Result<Inserted>;
+    /// One message of a room, deleted ones included.
     async fn message(&self, room_id: &str, message_id: &str) -> Result<Option<Message>>;
     /// The message a sender already sent with this client id, if any.
     async fn message_by_client_id(
@@ -96,6 +138,7 @@ pub trait ChatStore: Send + Sync + 'static {
     /// Marks the message deleted and clears its body and attachments; `false` when unknown or
     /// already deleted.
     async fn apply_delete(&self, room_id: &str, message_id: &str) -> Result<bool>;
-    /// Moves the read pointer forward to `seq`; a lower `seq` changes nothing (`false`).
+    /// Moves the read pointer forward to `seq`; a lower `seq` changes nothing (`false`), nor
+    /// does a user who is not a member.
     async fn set_read(&self, room_id: &str, user_id: &str, seq: u64) -> Result<bool>;
 }

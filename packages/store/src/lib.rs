@@ -14,7 +14,7 @@ pub mod mongo;
 pub mod sqlite;
 
 pub use auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
-pub use chat::{ChatStore, Inserted, MemberRoom, Page, RoomRecord};
+pub use chat::{ChatStore, Inserted, MemberRoom, NewMessage, Page, RoomRecord};
 pub use error::{Error, Result};
 pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;

@@ -4,8 +4,14 @@
 //! the mandatory `_id` index doubles as the lookup index. Times are `i64` milliseconds since
 //! the epoch, like [`models::Timestamp`].
 //!
-//! Collections: `users`, `token_families`, `refresh_tokens`. Indexes are created at
-//! [`MongoStore::connect`]; creating an existing index is a no-op, so every instance does it.
+//! Collections: `users`, `token_families`, `refresh_tokens` ([`AuthStore`], here), and `rooms`,
+//! `messages`, `read_pointers` ([`crate::ChatStore`], in the `chat` submodule). Indexes are
+//! created at [`MongoStore::connect`]; creating an existing index is a no-op, so every instance
+//! does it.
+//!
+//! Every query here is also run against nx-27017, the MongoDB-wire stand-in of the tests, and
+//! avoids the few forms it gets wrong (noted where they matter); each form used means the same
+//! on a real server.
 
 use std::time::Duration;
 
@@ -19,6 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
 use crate::{Error, Result};
+
+mod chat;
 
 /// Applied unless the URL sets its own: the driver's defaults (30 s to select a server) would
 /// keep a request hanging long after a down database should have produced a 503.
@@ -55,6 +63,9 @@ pub struct MongoStore {
     users: Collection<UserDoc>,
     families: Collection<FamilyDoc>,
     tokens: Collection<TokenRef>,
+    rooms: Collection<chat::RoomDoc>,
+    messages: Collection<chat::MessageDoc>,
+    read_pointers: Collection<chat::ReadPointerDoc>,
 }
 
 impl MongoStore {
@@ -75,6 +86,9 @@ impl MongoStore {
             users: db.collection("users"),
             families: db.collection("token_families"),
             tokens: db.collection("refresh_tokens"),
+            rooms: db.collection("rooms"),
+            messages: db.collection("messages"),
+            read_pointers: db.collection("read_pointers"),
             db,
         };
         store.ping().await?;
@@ -95,7 +109,7 @@ impl MongoStore {
             .create_index(IndexModel::builder().keys(doc! { "user_id": 1 }).build())
             .await
             .map_err(map_err)?;
-        Ok(())
+        self.create_chat_indexes().await
     }
 }
 

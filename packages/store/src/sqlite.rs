@@ -8,6 +8,9 @@
 //! The schema is the ordered list `MIGRATIONS`; `PRAGMA user_version` records how many of them
 //! a file has had, so opening a file applies only the missing ones. A later trait adds its
 //! tables by appending one batch to that list.
+//!
+//! [`AuthStore`] is implemented here, [`crate::ChatStore`] (and the embedded message sequencer,
+//! [`SqliteStore::sequence_message`]) in the `chat` submodule.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,6 +22,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavio
 
 use crate::auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
 use crate::{Error, Result};
+
+mod chat;
 
 /// How long a statement waits for another process's write lock before giving up as
 /// [`Error::Unavailable`]. Only matters when a second process opens the same file.
@@ -57,6 +62,50 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX IF NOT EXISTS refresh_tokens_family_id ON refresh_tokens (family_id);
+    ",
+    // 2: rooms, memberships with read pointers, messages.
+    //
+    // `direct_key` is NULL for groups; SQLite's UNIQUE lets any number of NULLs through, so it
+    // only binds direct rooms. `joined` numbers a room's members in join order. `attachments`
+    // is the JSON array of the message's `FileRef`s. The two UNIQUE constraints of `messages`
+    // are what make inserts idempotent, and their indexes serve paging (room_id, seq) and the
+    // retry lookup (room_id, sender_id, client_id).
+    "
+    CREATE TABLE IF NOT EXISTS rooms (
+        id            TEXT    NOT NULL PRIMARY KEY,
+        kind          TEXT    NOT NULL CHECK (kind IN ('direct', 'group')),
+        name          TEXT    NOT NULL,
+        created_by    TEXT    NOT NULL,
+        created_at    INTEGER NOT NULL,
+        direct_key    TEXT    UNIQUE,
+        last_seq      INTEGER NOT NULL DEFAULT 0,
+        last_activity INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE IF NOT EXISTS room_members (
+        room_id       TEXT    NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+        user_id       TEXT    NOT NULL,
+        joined        INTEGER NOT NULL,
+        last_read_seq INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (room_id, user_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS room_members_user_id ON room_members (user_id);
+
+    CREATE TABLE IF NOT EXISTS messages (
+        id          TEXT    NOT NULL PRIMARY KEY,
+        room_id     TEXT    NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        sender_id   TEXT    NOT NULL,
+        client_id   TEXT    NOT NULL,
+        body        TEXT    NOT NULL,
+        attachments TEXT    NOT NULL DEFAULT '[]',
+        reply_to    TEXT,
+        created_at  INTEGER NOT NULL,
+        edited_at   INTEGER,
+        deleted     INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (room_id, seq),
+        UNIQUE (room_id, sender_id, client_id)
+    ) STRICT;
     ",
 ];
 

@@ -1,15 +1,20 @@
-//! Conformance suite of the store traits: each case is one `async fn(Arc<dyn AuthStore>)`,
-//! run once on [`SqliteStore`] and once on [`MongoStore`] by a pair of tests named
-//! `<case>_on_sqlite` and `<case>_on_mongo`, so `cargo test -p store on_mongo` picks one side.
+//! Conformance suite of the store traits: each case is one `async fn(Arc<dyn Trait>)` (an
+//! [`AuthStore`] or a [`ChatStore`]), run once on [`SqliteStore`] and once on [`MongoStore`] by
+//! a pair of tests named `<case>_on_sqlite` and `<case>_on_mongo`, so
+//! `cargo test -p store on_mongo` picks one side.
 //!
 //! Every test gets a fresh SQLite file in its own temporary directory and a fresh MongoDB
 //! database (`store_test_<uuid>`), dropped afterwards. The MongoDB server comes from
 //! `CHAT_TEST_MONGODB_URL`; without it the MongoDB tests fail rather than skip.
 //!
-//! - [`users`], [`tokens`]: the shared cases.
-//! - [`sqlite`], [`mongo`]: what only one implementation has (reopening a file, a down server).
+//! - [`users`], [`tokens`]: the shared [`AuthStore`] cases.
+//! - [`rooms`], [`messages`]: the shared [`ChatStore`] cases.
+//! - [`sqlite`], [`mongo`]: what only one implementation has (reopening a file, the embedded
+//!   sequencer, a down server).
 
+mod messages;
 mod mongo;
+mod rooms;
 mod sqlite;
 mod tokens;
 mod users;
@@ -19,7 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use models::Timestamp;
-use store::{AuthStore, MongoStore, NewRefreshToken, SqliteStore, UserRecord};
+use models::chat::{FileRef, Message, RoomKind};
+use store::{
+    AuthStore, ChatStore, MongoStore, NewRefreshToken, RoomRecord, SqliteStore, UserRecord,
+};
 use uuid::Uuid;
 
 /// The `now` the cases consume tokens at, so expiry is exact rather than racing the clock.
@@ -27,21 +35,47 @@ fn now() -> Timestamp {
     Timestamp::from_millis(1_800_000_000_000)
 }
 
+/// A store trait the cases are written against: how each implementation becomes one.
+trait Erased {
+    fn sqlite(store: SqliteStore) -> Arc<Self>;
+    fn mongo(store: MongoStore) -> Arc<Self>;
+}
+
+impl Erased for dyn AuthStore {
+    fn sqlite(store: SqliteStore) -> Arc<Self> {
+        Arc::new(store)
+    }
+    fn mongo(store: MongoStore) -> Arc<Self> {
+        Arc::new(store)
+    }
+}
+
+impl Erased for dyn ChatStore {
+    fn sqlite(store: SqliteStore) -> Arc<Self> {
+        Arc::new(store)
+    }
+    fn mongo(store: MongoStore) -> Arc<Self> {
+        Arc::new(store)
+    }
+}
+
 /// Runs `case` on a fresh SQLite file.
-async fn on_sqlite<F, Fut>(case: F)
+async fn on_sqlite<S, F, Fut>(case: F)
 where
-    F: FnOnce(Arc<dyn AuthStore>) -> Fut,
+    S: Erased + ?Sized,
+    F: FnOnce(Arc<S>) -> Fut,
     Fut: Future<Output = ()>,
 {
     let dir = TempDir::new();
     let store = SqliteStore::open(dir.path().join("chat.db")).expect("open the SQLite store");
-    case(Arc::new(store)).await;
+    case(S::sqlite(store)).await;
 }
 
 /// Runs `case` on a fresh MongoDB database, and drops the database afterwards, pass or fail.
-async fn on_mongo<F, Fut>(case: F)
+async fn on_mongo<S, F, Fut>(case: F)
 where
-    F: FnOnce(Arc<dyn AuthStore>) -> Fut,
+    S: Erased + ?Sized,
+    F: FnOnce(Arc<S>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let url = mongo_url();
@@ -50,7 +84,7 @@ where
         .await
         .unwrap_or_else(|e| panic!("connect to MongoDB at {url}: {e}"));
     // On a task, so a failed assertion still lets the database be dropped.
-    let outcome = tokio::spawn(case(Arc::new(store))).await;
+    let outcome = tokio::spawn(case(S::mongo(store))).await;
     drop_database(&url, &database).await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
@@ -127,4 +161,62 @@ fn token(user: &UserRecord, family_id: &str, expires_at: Timestamp) -> NewRefres
 /// An expiry comfortably after [`now`].
 fn later() -> Timestamp {
     Timestamp::from_millis(now().millis() + 30 * 24 * 3600 * 1000)
+}
+
+/// A group room created by `owner` with `members` (the owner first), at `created_at` millis.
+fn group(owner: &str, members: &[&str], created_at: i64) -> RoomRecord {
+    RoomRecord {
+        id: new_id(),
+        kind: RoomKind::Group,
+        name: format!("{owner}'s group"),
+        created_by: owner.to_owned(),
+        created_at: Timestamp::from_millis(created_at),
+        direct_key: None,
+        members: std::iter::once(owner)
+            .chain(members.iter().copied())
+            .map(str::to_owned)
+            .collect(),
+        last_seq: 0,
+        last_activity: Timestamp::from_millis(created_at),
+    }
+}
+
+/// The direct room of `a` and `b`, keyed as the services key it.
+fn direct(a: &str, b: &str, created_at: i64) -> RoomRecord {
+    let mut pair = [a, b];
+    pair.sort_unstable();
+    RoomRecord {
+        id: new_id(),
+        kind: RoomKind::Direct,
+        name: String::new(),
+        created_by: a.to_owned(),
+        created_at: Timestamp::from_millis(created_at),
+        direct_key: Some(pair.join(":")),
+        members: vec![a.to_owned(), b.to_owned()],
+        last_seq: 0,
+        last_activity: Timestamp::from_millis(created_at),
+    }
+}
+
+/// Message `seq` of `room`, sent by `sender` with client id `c<seq>`, created at
+/// `1_700_000_000_000 + seq` millis, with one attachment.
+fn message(room: &RoomRecord, sender: &str, seq: u64) -> Message {
+    Message {
+        id: new_id(),
+        room_id: room.id.clone(),
+        seq,
+        sender_id: sender.to_owned(),
+        client_id: format!("c{seq}"),
+        body: format!("message {seq}"),
+        attachments: vec![FileRef {
+            id: new_id(),
+            filename: format!("photo-{seq}.jpg"),
+            content_type: "image/jpeg".into(),
+            size: 1000 + seq,
+        }],
+        reply_to: None,
+        created_at: Timestamp::from_millis(1_700_000_000_000 + seq as i64),
+        edited_at: None,
+        deleted: false,
+    }
 }

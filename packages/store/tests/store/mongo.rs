@@ -1,11 +1,13 @@
-//! What only the MongoDB store has: a server that can be down, and many instances on one
-//! database.
+//! What only the MongoDB store has: a server that can be down, many instances on one
+//! database, and documents another writer may have shaped differently.
 
 use std::time::{Duration, Instant};
 
-use store::{AuthStore, Error, MongoStore};
+use models::Timestamp;
+use mongodb::bson::{Bson, doc};
+use store::{AuthStore, ChatStore, Error, MongoStore};
 
-use crate::{drop_database, mongo_url, unique_database, user};
+use crate::{drop_database, group, message, mongo_url, unique_database, user};
 
 #[tokio::test]
 async fn a_down_server_is_unavailable_quickly() {
@@ -46,4 +48,41 @@ async fn two_instances_share_one_database() {
         matches!(duplicate, Err(Error::Duplicate(_))),
         "{duplicate:?}"
     );
+}
+
+/// A `deleted` flag stored as a number (how nx-27017 hands back a `$set` `true`) reads as the
+/// boolean it stands for, and such a message still counts as deleted for edits.
+#[tokio::test]
+async fn a_numeric_deleted_flag_reads_as_a_boolean() {
+    let url = mongo_url();
+    let database = unique_database();
+    let store = MongoStore::connect(&url, &database).await.expect("connect");
+    let room = group("alice", &[], 1_600_000_000_000);
+    store.create_room(&room).await.unwrap();
+    let [gone, kept] = [message(&room, "alice", 1), message(&room, "alice", 2)];
+    store
+        .insert_messages(&[gone.clone(), kept.clone()])
+        .await
+        .unwrap();
+    let messages = mongodb::Client::with_uri_str(&url)
+        .await
+        .unwrap()
+        .database(&database)
+        .collection::<mongodb::bson::Document>("messages");
+    let set = |id: &str, flag: Bson| {
+        messages.update_one(doc! { "_id": id }, doc! { "$set": { "deleted": flag } })
+    };
+    set(&gone.id, Bson::Int32(1)).await.unwrap();
+    set(&kept.id, Bson::Int64(0)).await.unwrap();
+
+    let read_gone = store.message(&room.id, &gone.id).await;
+    let read_kept = store.message(&room.id, &kept.id).await;
+    let edited = store
+        .apply_edit(&room.id, &gone.id, "revived", Timestamp::now())
+        .await;
+    drop_database(&url, &database).await;
+
+    assert!(read_gone.unwrap().unwrap().deleted);
+    assert!(!read_kept.unwrap().unwrap().deleted);
+    assert!(!edited.unwrap(), "an edit applied to a deleted message");
 }

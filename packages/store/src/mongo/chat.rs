@@ -1,0 +1,627 @@
+//! [`ChatStore`] on MongoDB.
+//!
+//! - `rooms`: one document per room, `_id` = room id, with its `members` as an array of user
+//!   ids in join order and the counters `last_seq` / `last_activity`, which only ever move up
+//!   (`$max`). `direct_key` is present on direct rooms only, under a unique index partial to
+//!   documents that have it.
+//! - `messages`: `_id` = message id; unique on `(room_id, seq)` and on
+//!   `(room_id, sender_id, client_id)`, which is what makes inserts idempotent.
+//! - `read_pointers`: `_id` = `"<room_id>:<user_id>"` (ids contain no `:`, as
+//!   [`RoomRecord::direct_key`] already relies on), `seq` moved forward with `$max`.
+//!
+//! There are no multi-document transactions: each write is one atomic document update, and the
+//! few two-step writes are ordered so that a crash in between is repaired by the retry the
+//! queue makes anyway.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use models::Timestamp;
+use models::chat::{FileRef, Message, RoomKind};
+use mongodb::IndexModel;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::ErrorKind;
+use mongodb::options::IndexOptions;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{DUPLICATE_KEY, MongoStore, map_err};
+use crate::chat::{ChatStore, Inserted, MemberRoom, Page, RoomRecord};
+use crate::{Error, Result};
+
+/// The stored `last_edit` of a message never edited: below every real edit time.
+const NEVER_EDITED: i64 = i64::MIN;
+
+/// A room as stored.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct RoomDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    kind: RoomKind,
+    name: String,
+    created_by: String,
+    created_at: i64,
+    /// Absent (not null) on groups: the unique index only covers documents that have it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    direct_key: Option<String>,
+    members: Vec<String>,
+    last_seq: i64,
+    last_activity: i64,
+}
+
+impl RoomDoc {
+    fn new(room: &RoomRecord) -> Result<Self> {
+        let mut seen = HashSet::new();
+        let members = room
+            .members
+            .iter()
+            .filter(|m| seen.insert(m.as_str()))
+            .cloned()
+            .collect();
+        Ok(RoomDoc {
+            id: room.id.clone(),
+            kind: room.kind,
+            name: room.name.clone(),
+            created_by: room.created_by.clone(),
+            created_at: room.created_at.millis(),
+            direct_key: room.direct_key.clone(),
+            members,
+            last_seq: to_i64(room.last_seq, "last_seq")?,
+            last_activity: room.last_activity.millis(),
+        })
+    }
+
+    fn into_record(self) -> Result<RoomRecord> {
+        Ok(RoomRecord {
+            id: self.id,
+            kind: self.kind,
+            name: self.name,
+            created_by: self.created_by,
+            created_at: Timestamp::from_millis(self.created_at),
+            direct_key: self.direct_key,
+            members: self.members,
+            last_seq: to_u64(self.last_seq, "last_seq")?,
+            last_activity: Timestamp::from_millis(self.last_activity),
+        })
+    }
+}
+
+/// A message as stored.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct MessageDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    room_id: String,
+    seq: i64,
+    sender_id: String,
+    client_id: String,
+    body: String,
+    attachments: Vec<FileDoc>,
+    reply_to: Option<String>,
+    created_at: i64,
+    edited_at: Option<i64>,
+    /// `edited_at` of the edit applied, or [`NEVER_EDITED`]: the key edits are ordered by.
+    ///
+    /// A field of its own because `edited_at` may be null, and "null or older than t" needs an
+    /// `$or`, which nx-27017 mis-applies in `update_one` (it updated a different document).
+    /// One `{last_edit: {$lt: t}}` is exact on both servers.
+    last_edit: i64,
+    /// Read leniently: nx-27017 hands back a `$set` `true` as the integer 1.
+    #[serde(deserialize_with = "lenient_bool")]
+    deleted: bool,
+}
+
+impl MessageDoc {
+    fn new(m: &Message) -> Result<Self> {
+        Ok(MessageDoc {
+            id: m.id.clone(),
+            room_id: m.room_id.clone(),
+            seq: to_i64(m.seq, "seq")?,
+            sender_id: m.sender_id.clone(),
+            client_id: m.client_id.clone(),
+            body: m.body.clone(),
+            attachments: m
+                .attachments
+                .iter()
+                .map(FileDoc::new)
+                .collect::<Result<_>>()?,
+            reply_to: m.reply_to.clone(),
+            created_at: m.created_at.millis(),
+            edited_at: m.edited_at.map(Timestamp::millis),
+            last_edit: m.edited_at.map_or(NEVER_EDITED, Timestamp::millis),
+            deleted: m.deleted,
+        })
+    }
+
+    fn into_message(self) -> Result<Message> {
+        Ok(Message {
+            id: self.id,
+            room_id: self.room_id,
+            seq: to_u64(self.seq, "seq")?,
+            sender_id: self.sender_id,
+            client_id: self.client_id,
+            body: self.body,
+            attachments: self
+                .attachments
+                .into_iter()
+                .map(FileDoc::into_file_ref)
+                .collect::<Result<_>>()?,
+            reply_to: self.reply_to,
+            created_at: Timestamp::from_millis(self.created_at),
+            edited_at: self.edited_at.map(Timestamp::from_millis),
+            deleted: self.deleted,
+        })
+    }
+}
+
+/// An attachment as stored: a [`FileRef`] with its size as BSON's signed integer.
+#[derive(Debug, Serialize, Deserialize)]
+struct FileDoc {
+    id: String,
+    filename: String,
+    content_type: String,
+    size: i64,
+}
+
+impl FileDoc {
+    fn new(f: &FileRef) -> Result<Self> {
+        Ok(FileDoc {
+            id: f.id.clone(),
+            filename: f.filename.clone(),
+            content_type: f.content_type.clone(),
+            size: to_i64(f.size, "size")?,
+        })
+    }
+
+    fn into_file_ref(self) -> Result<FileRef> {
+        Ok(FileRef {
+            id: self.id,
+            filename: self.filename,
+            content_type: self.content_type,
+            size: to_u64(self.size, "size")?,
+        })
+    }
+}
+
+/// One member's read pointer in one room.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct ReadPointerDoc {
+    /// [`pointer_id`].
+    #[serde(rename = "_id")]
+    id: String,
+    room_id: String,
+    user_id: String,
+    seq: i64,
+}
+
+fn pointer_id(room_id: &str, user_id: &str) -> String {
+    format!("{room_id}:{user_id}")
+}
+
+/// A boolean that may come back as a number (nx-27017 returns a `$set` `true` as 1).
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    match Bson::deserialize(d)? {
+        Bson::Boolean(b) => Ok(b),
+        Bson::Int32(n) => Ok(n != 0),
+        Bson::Int64(n) => Ok(n != 0),
+        Bson::Double(n) => Ok(n != 0.0),
+        other => Err(D::Error::custom(format!(
+            "expected a boolean, found {other}"
+        ))),
+    }
+}
+
+fn to_i64(n: u64, what: &str) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::Internal(format!("{what} {n} does not fit in BSON")))
+}
+
+fn to_u64(n: i64, what: &str) -> Result<u64> {
+    u64::try_from(n).map_err(|_| Error::Internal(format!("stored {what} {n} is negative")))
+}
+
+/// Matches documents whose array `field` holds `value`.
+///
+/// `{field: value}` means the same on a real server, but nx-27017 answers it with nothing once
+/// `field` is indexed (it compares the whole array); the `$in` form works on both.
+fn has(field: &str, value: &str) -> Document {
+    doc! { field: { "$in": [value] } }
+}
+
+impl MongoStore {
+    /// The indexes of the chat collections; called by [`MongoStore::connect`].
+    pub(super) async fn create_chat_indexes(&self) -> Result<()> {
+        let unique = || IndexOptions::builder().unique(true);
+        let indexes = [
+            (
+                self.rooms.clone_with_type::<Document>(),
+                // `rooms_of`: the rooms whose members include a user (multikey).
+                IndexModel::builder().keys(doc! { "members": 1 }).build(),
+            ),
+            (
+                self.rooms.clone_with_type(),
+                // Partial, so groups (which have no `direct_key`) are not all "the same null".
+                // nx-27017 ignores the filter but never indexes a missing field, which gives
+                // the same result for documents shaped like ours.
+                IndexModel::builder()
+                    .keys(doc! { "direct_key": 1 })
+                    .options(
+                        unique()
+                            .partial_filter_expression(doc! {
+                                "direct_key": { "$type": "string" }
+                            })
+                            .build(),
+                    )
+                    .build(),
+            ),
+            (
+                self.messages.clone_with_type(),
+                IndexModel::builder()
+                    .keys(doc! { "room_id": 1, "seq": 1 })
+                    .options(unique().build())
+                    .build(),
+            ),
+            (
+                self.messages.clone_with_type(),
+                IndexModel::builder()
+                    .keys(doc! { "room_id": 1, "sender_id": 1, "client_id": 1 })
+                    .options(unique().build())
+                    .build(),
+            ),
+        ];
+        for (collection, index) in indexes {
+            collection.create_index(index).await.map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn read_pointer(&self, room_id: &str, user_id: &str) -> Result<u64> {
+        let pointer = self
+            .read_pointers
+            .find_one(doc! { "_id": pointer_id(room_id, user_id) })
+            .await
+            .map_err(map_err)?;
+        pointer.map_or(Ok(0), |p| to_u64(p.seq, "read pointer"))
+    }
+
+    async fn is_member(&self, room_id: &str, user_id: &str) -> Result<bool> {
+        let mut filter = has("members", user_id);
+        filter.insert("_id", room_id);
+        let found = self
+            .rooms
+            .clone_with_type::<Document>()
+            .find_one(filter)
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(map_err)?;
+        Ok(found.is_some())
+    }
+
+    /// Deletes a read pointer: on leaving, and on joining, in case a leave was interrupted
+    /// between its two steps.
+    async fn drop_read_pointer(&self, room_id: &str, user_id: &str) -> Result<()> {
+        self.read_pointers
+            .delete_one(doc! { "_id": pointer_id(room_id, user_id) })
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Raises a room's counters to its newest stored message (and `activity`, the newest
+    /// `created_at` just inserted). Derived from what is stored rather than from the batch, so
+    /// a retry also repairs an earlier attempt that stopped between insert and update.
+    async fn bump_room(&self, room_id: &str, activity: Option<i64>) -> Result<()> {
+        let newest = self
+            .messages
+            .find_one(doc! { "room_id": room_id })
+            .sort(doc! { "seq": -1 })
+            .await
+            .map_err(map_err)?;
+        let Some(newest) = newest else {
+            return Ok(());
+        };
+        let activity = activity.map_or(newest.created_at, |a| a.max(newest.created_at));
+        self.rooms
+            .update_one(
+                doc! { "_id": room_id },
+                doc! { "$max": { "last_seq": newest.seq, "last_activity": activity } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+/// Collects a cursor of stored messages into [`Message`]s.
+async fn collect_messages(mut cursor: mongodb::Cursor<MessageDoc>) -> Result<Vec<Message>> {
+    let mut messages = Vec::new();
+    while cursor.advance().await.map_err(map_err)? {
+        let doc = cursor.deserialize_current().map_err(map_err)?;
+        messages.push(doc.into_message()?);
+    }
+    Ok(messages)
+}
+
+#[async_trait]
+impl ChatStore for MongoStore {
+    async fn create_room(&self, room: &RoomRecord) -> Result<()> {
+        // One document: the direct key's uniqueness and the members land together or not at all.
+        self.rooms
+            .insert_one(RoomDoc::new(room)?)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn room(&self, room_id: &str) -> Result<Option<RoomRecord>> {
+        let found = self
+            .rooms
+            .find_one(doc! { "_id": room_id })
+            .await
+            .map_err(map_err)?;
+        found.map(RoomDoc::into_record).transpose()
+    }
+
+    async fn direct_room(&self, direct_key: &str) -> Result<Option<RoomRecord>> {
+        let found = self
+            .rooms
+            .find_one(doc! { "direct_key": direct_key })
+            .await
+            .map_err(map_err)?;
+        found.map(RoomDoc::into_record).transpose()
+    }
+
+    async fn rooms_of(&self, user_id: &str) -> Result<Vec<MemberRoom>> {
+        let mut cursor = self
+            .rooms
+            .find(has("members", user_id))
+            .sort(doc! { "last_activity": -1, "_id": 1 })
+            .await
+            .map_err(map_err)?;
+        let mut rooms = Vec::new();
+        while cursor.advance().await.map_err(map_err)? {
+            rooms.push(
+                cursor
+                    .deserialize_current()
+                    .map_err(map_err)?
+                    .into_record()?,
+            );
+        }
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let ids: Vec<String> = rooms.iter().map(|r| pointer_id(&r.id, user_id)).collect();
+        let mut cursor = self
+            .read_pointers
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(map_err)?;
+        let mut pointers = HashMap::new();
+        while cursor.advance().await.map_err(map_err)? {
+            let p = cursor.deserialize_current().map_err(map_err)?;
+            pointers.insert(p.room_id, to_u64(p.seq, "read pointer")?);
+        }
+        Ok(rooms
+            .into_iter()
+            .map(|room| MemberRoom {
+                last_read_seq: pointers.get(&room.id).copied().unwrap_or(0),
+                room,
+            })
+            .collect())
+    }
+
+    async fn membership(&self, room_id: &str, user_id: &str) -> Result<Option<u64>> {
+        if !self.is_member(room_id, user_id).await? {
+            return Ok(None);
+        }
+        self.read_pointer(room_id, user_id).await.map(Some)
+    }
+
+    async fn add_member(&self, room_id: &str, user_id: &str) -> Result<bool> {
+        // `$addToSet` appends (join order) unless present; `modified_count` says which.
+        let added = self
+            .rooms
+            .update_one(
+                doc! { "_id": room_id },
+                doc! { "$addToSet": { "members": user_id } },
+            )
+            .await
+            .map_err(map_err)?;
+        if added.modified_count == 0 {
+            return Ok(false);
+        }
+        self.drop_read_pointer(room_id, user_id).await?;
+        Ok(true)
+    }
+
+    async fn remove_member(&self, room_id: &str, user_id: &str) -> Result<bool> {
+        let removed = self
+            .rooms
+            .update_one(
+                doc! { "_id": room_id },
+                doc! { "$pull": { "members": user_id } },
+            )
+            .await
+            .map_err(map_err)?;
+        if removed.modified_count == 0 {
+            return Ok(false);
+        }
+        self.drop_read_pointer(room_id, user_id).await?;
+        Ok(true)
+    }
+
+    async fn insert_messages(&self, messages: &[Message]) -> Result<Inserted> {
+        if messages.is_empty() {
+            return Ok(Inserted::default());
+        }
+        let docs = messages
+            .iter()
+            .map(MessageDoc::new)
+            .collect::<Result<Vec<_>>>()?;
+        // Unordered: one duplicate does not stop the rest. What was stored is read from the
+        // write errors, not from the inserted ids: nx-27017 reports no inserted ids at all when
+        // some of the batch failed, though it wrote the others.
+        let duplicates: HashSet<usize> = match self.messages.insert_many(docs).ordered(false).await
+        {
+            Ok(_) => HashSet::new(),
+            Err(e) => match e.kind.as_ref() {
+                ErrorKind::InsertMany(failure)
+                    if failure.write_concern_error.is_none()
+                        && failure
+                            .write_errors
+                            .iter()
+                            .flatten()
+                            .all(|w| w.code == DUPLICATE_KEY) =>
+                {
+                    failure
+                        .write_errors
+                        .iter()
+                        .flatten()
+                        .map(|w| w.index)
+                        .collect()
+                }
+                _ => return Err(map_err(e)),
+            },
+        };
+
+        // Per room, the newest `created_at` among the messages this call stored.
+        let mut rooms: HashMap<&str, Option<i64>> = HashMap::new();
+        for (i, m) in messages.iter().enumerate() {
+            let activity = rooms.entry(m.room_id.as_str()).or_default();
+            if !duplicates.contains(&i) {
+                *activity =
+                    Some(activity.map_or(m.created_at.millis(), |a| a.max(m.created_at.millis())));
+            }
+        }
+        for (room_id, activity) in rooms {
+            self.bump_room(room_id, activity).await?;
+        }
+        Ok(Inserted {
+            inserted: messages.len() - duplicates.len(),
+            duplicates: duplicates.len(),
+        })
+    }
+
+    async fn message(&self, room_id: &str, message_id: &str) -> Result<Option<Message>> {
+        let found = self
+            .messages
+            .find_one(doc! { "_id": message_id, "room_id": room_id })
+            .await
+            .map_err(map_err)?;
+        found.map(MessageDoc::into_message).transpose()
+    }
+
+    async fn message_by_client_id(
+        &self,
+        room_id: &str,
+        sender_id: &str,
+        client_id: &str,
+    ) -> Result<Option<Message>> {
+        let found = self
+            .messages
+            .find_one(doc! { "room_id": room_id, "sender_id": sender_id, "client_id": client_id })
+            .await
+            .map_err(map_err)?;
+        found.map(MessageDoc::into_message).transpose()
+    }
+
+    async fn messages(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>> {
+        // MongoDB reads `limit(0)` as "no limit".
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // A bound past the largest storable seq acts as that largest one.
+        let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
+        let mut filter = doc! { "room_id": room_id };
+        let newest_first = match page {
+            Page::Before(None) => true,
+            Page::Before(Some(before)) => {
+                filter.insert("seq", doc! { "$lt": bound(before) });
+                true
+            }
+            Page::After(after) => {
+                filter.insert("seq", doc! { "$gt": bound(after) });
+                false
+            }
+        };
+        let cursor = self
+            .messages
+            .find(filter)
+            .sort(doc! { "seq": if newest_first { -1 } else { 1 } })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(map_err)?;
+        let mut messages = collect_messages(cursor).await?;
+        if newest_first {
+            messages.reverse();
+        }
+        Ok(messages)
+    }
+
+    async fn apply_edit(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        body: &str,
+        edited_at: Timestamp,
+    ) -> Result<bool> {
+        let t = edited_at.millis();
+        let applied = self
+            .messages
+            .update_one(
+                doc! {
+                    "_id": message_id,
+                    "room_id": room_id,
+                    "deleted": false,
+                    "last_edit": { "$lt": t },
+                },
+                doc! { "$set": { "body": body, "edited_at": t, "last_edit": t } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(applied.matched_count == 1)
+    }
+
+    async fn apply_delete(&self, room_id: &str, message_id: &str) -> Result<bool> {
+        // `deleted: false` matches neither `true` nor nx-27017's stored 1.
+        let deleted = self
+            .messages
+            .update_one(
+                doc! { "_id": message_id, "room_id": room_id, "deleted": false },
+                doc! { "$set": { "deleted": true, "body": "", "attachments": [] } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(deleted.matched_count == 1)
+    }
+
+    async fn set_read(&self, room_id: &str, user_id: &str, seq: u64) -> Result<bool> {
+        // Every pointer starts at 0, so 0 never moves one; and only members have one.
+        if seq == 0 || !self.is_member(room_id, user_id).await? {
+            return Ok(false);
+        }
+        let seq = to_i64(seq, "seq")?;
+        let id = pointer_id(room_id, user_id);
+        let update = doc! {
+            "$max": { "seq": seq },
+            "$setOnInsert": { "room_id": room_id, "user_id": user_id },
+        };
+        let first = self
+            .read_pointers
+            .update_one(doc! { "_id": &id }, update.clone())
+            .upsert(true)
+            .await
+            .map_err(map_err);
+        let moved = match first {
+            Ok(r) => r,
+            // Two first reads racing to create the pointer: the loser updates the winner's.
+            Err(Error::Duplicate(_)) => self
+                .read_pointers
+                .update_one(doc! { "_id": &id }, update)
+                .await
+                .map_err(map_err)?,
+            Err(e) => return Err(e),
+        };
+        Ok(moved.upserted_id.is_some() || moved.modified_count == 1)
+    }
+}

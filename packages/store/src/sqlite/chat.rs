@@ -1,0 +1,471 @@
+//! [`ChatStore`] on the SQLite file, and the embedded sequencer
+//! [`SqliteStore::sequence_message`].
+//!
+//! A room's `last_seq` and `last_activity` are updated in the same transaction as the message
+//! that moves them, so they never disagree with the `messages` table.
+
+use async_trait::async_trait;
+use models::Timestamp;
+use models::chat::{FileRef, Message, RoomKind};
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::SqliteStore;
+use crate::chat::{ChatStore, Inserted, MemberRoom, NewMessage, Page, RoomRecord};
+use crate::{Error, Result};
+
+const ROOM_COLUMNS: &str =
+    "id, kind, name, created_by, created_at, direct_key, last_seq, last_activity";
+
+const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, client_id, body, attachments, \
+     reply_to, created_at, edited_at, deleted";
+
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room_id, seq, sender_id, client_id, body, \
+     attachments, reply_to, created_at, edited_at, deleted)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+/// Moves a room's counters up to one stored message; never down, so the order in which
+/// messages arrive does not matter.
+const BUMP_ROOM: &str = "UPDATE rooms SET last_seq = max(last_seq, ?2),
+     last_activity = max(last_activity, ?3) WHERE id = ?1";
+
+impl SqliteStore {
+    /// The embedded sequencer: stores `message` as the room's next `seq`, or returns the message
+    /// this sender already sent with the same `client_id` and `false` (a retry).
+    ///
+    /// One `BEGIN IMMEDIATE` transaction takes the write lock before reading `last_seq`, so
+    /// concurrent callers, in this process or another one on the same file, get contiguous
+    /// numbers without gaps or repeats. An unknown room is [`Error::Internal`]: callers check
+    /// membership first.
+    pub async fn sequence_message(&self, message: NewMessage) -> Result<(Message, bool)> {
+        let attachments = attachments_json(&message.attachments)?;
+        let room_id = message.room_id.clone();
+        let outcome = self
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if let Some(original) = by_client_id(
+                    &tx,
+                    &message.room_id,
+                    &message.sender_id,
+                    &message.client_id,
+                )? {
+                    return Ok(Some((original, false)));
+                }
+                let last_seq: Option<u64> = tx
+                    .query_row(
+                        "SELECT last_seq FROM rooms WHERE id = ?1",
+                        [&message.room_id],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                let Some(last_seq) = last_seq else {
+                    return Ok(None);
+                };
+                let message = message.into_message(last_seq + 1);
+                insert_message(&tx, &message, &attachments)?;
+                tx.execute(
+                    BUMP_ROOM,
+                    params![message.room_id, message.seq, message.created_at.millis()],
+                )?;
+                tx.commit()?;
+                Ok(Some((message, true)))
+            })
+            .await?;
+        outcome.ok_or_else(|| Error::Internal(format!("sequencing into unknown room {room_id}")))
+    }
+}
+
+fn attachments_json(attachments: &[FileRef]) -> Result<String> {
+    serde_json::to_string(attachments)
+        .map_err(|e| Error::Internal(format!("encoding attachments: {e}")))
+}
+
+fn kind_name(kind: RoomKind) -> &'static str {
+    match kind {
+        RoomKind::Direct => "direct",
+        RoomKind::Group => "group",
+    }
+}
+
+/// A room row without its members, which [`members_of`] adds.
+fn room_from_row(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
+    let kind = match row.get_ref(1)?.as_str()? {
+        "direct" => RoomKind::Direct,
+        "group" => RoomKind::Group,
+        other => {
+            return Err(rusqlite::Error::FromSqlConversionFailure(
+                1,
+                Type::Text,
+                format!("unknown room kind {other:?}").into(),
+            ));
+        }
+    };
+    Ok(RoomRecord {
+        id: row.get(0)?,
+        kind,
+        name: row.get(2)?,
+        created_by: row.get(3)?,
+        created_at: Timestamp::from_millis(row.get(4)?),
+        direct_key: row.get(5)?,
+        members: Vec::new(),
+        last_seq: row.get(6)?,
+        last_activity: Timestamp::from_millis(row.get(7)?),
+    })
+}
+
+fn members_of(conn: &Connection, room_id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT user_id FROM room_members WHERE room_id = ?1 ORDER BY joined")?;
+    let rows = stmt.query_map([room_id], |row| row.get(0))?;
+    rows.collect()
+}
+
+/// A room with its members, where `filter` is a condition on `rooms` with one parameter.
+fn load_room(conn: &Connection, filter: &str, value: &str) -> rusqlite::Result<Option<RoomRecord>> {
+    let room = conn
+        .query_row(
+            &format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE {filter} = ?1"),
+            [value],
+            room_from_row,
+        )
+        .optional()?;
+    room.map(|mut room| {
+        room.members = members_of(conn, &room.id)?;
+        Ok(room)
+    })
+    .transpose()
+}
+
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let attachments = serde_json::from_str(row.get_ref(6)?.as_str()?)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, Type::Text, e.into()))?;
+    Ok(Message {
+        id: row.get(0)?,
+        room_id: row.get(1)?,
+        seq: row.get(2)?,
+        sender_id: row.get(3)?,
+        client_id: row.get(4)?,
+        body: row.get(5)?,
+        attachments,
+        reply_to: row.get(7)?,
+        created_at: Timestamp::from_millis(row.get(8)?),
+        edited_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
+        deleted: row.get(10)?,
+    })
+}
+
+fn by_client_id(
+    conn: &Connection,
+    room_id: &str,
+    sender_id: &str,
+    client_id: &str,
+) -> rusqlite::Result<Option<Message>> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages
+         WHERE room_id = ?1 AND sender_id = ?2 AND client_id = ?3"
+    ))?
+    .query_row([room_id, sender_id, client_id], message_from_row)
+    .optional()
+}
+
+/// Inserts one message unless a uniqueness constraint already holds it (same id, same room and
+/// seq, or same room, sender and client id); says whether it did.
+fn insert_message_if_new(
+    conn: &Connection,
+    message: &Message,
+    attachments: &str,
+) -> rusqlite::Result<bool> {
+    let sql = format!("{INSERT_MESSAGE} ON CONFLICT DO NOTHING");
+    Ok(execute_insert(conn, &sql, message, attachments)? == 1)
+}
+
+fn insert_message(conn: &Connection, message: &Message, attachments: &str) -> rusqlite::Result<()> {
+    execute_insert(conn, INSERT_MESSAGE, message, attachments).map(drop)
+}
+
+fn execute_insert(
+    conn: &Connection,
+    sql: &str,
+    message: &Message,
+    attachments: &str,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params![
+        message.id,
+        message.room_id,
+        message.seq,
+        message.sender_id,
+        message.client_id,
+        message.body,
+        attachments,
+        message.reply_to,
+        message.created_at.millis(),
+        message.edited_at.map(Timestamp::millis),
+        message.deleted,
+    ])
+}
+
+#[async_trait]
+impl ChatStore for SqliteStore {
+    async fn create_room(&self, room: &RoomRecord) -> Result<()> {
+        let room = room.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO rooms (id, kind, name, created_by, created_at, direct_key, last_seq,
+                                    last_activity)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    room.id,
+                    kind_name(room.kind),
+                    room.name,
+                    room.created_by,
+                    room.created_at.millis(),
+                    room.direct_key,
+                    room.last_seq,
+                    room.last_activity.millis(),
+                ],
+            )?;
+            let mut add = tx.prepare_cached(
+                "INSERT INTO room_members (room_id, user_id, joined) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            let mut joined = 0_i64;
+            for member in &room.members {
+                if add.execute(params![room.id, member, joined + 1])? == 1 {
+                    joined += 1;
+                }
+            }
+            drop(add);
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn room(&self, room_id: &str) -> Result<Option<RoomRecord>> {
+        let room_id = room_id.to_owned();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let room = load_room(&tx, "id", &room_id)?;
+            tx.commit()?;
+            Ok(room)
+        })
+        .await
+    }
+
+    async fn direct_room(&self, direct_key: &str) -> Result<Option<RoomRecord>> {
+        let direct_key = direct_key.to_owned();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let room = load_room(&tx, "direct_key", &direct_key)?;
+            tx.commit()?;
+            Ok(room)
+        })
+        .await
+    }
+
+    async fn rooms_of(&self, user_id: &str) -> Result<Vec<MemberRoom>> {
+        let user_id = user_id.to_owned();
+        self.call(move |conn| {
+            // One read transaction: the list and each room's members come from one snapshot.
+            let tx = conn.transaction()?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.direct_key,
+                        r.last_seq, r.last_activity, m.last_read_seq
+                 FROM room_members m JOIN rooms r ON r.id = m.room_id
+                 WHERE m.user_id = ?1
+                 ORDER BY r.last_activity DESC, r.id",
+            )?;
+            let rooms = stmt
+                .query_map([&user_id], |row| {
+                    Ok(MemberRoom {
+                        room: room_from_row(row)?,
+                        last_read_seq: row.get(8)?,
+                    })
+                })?
+                .map(|room| {
+                    let mut room = room?;
+                    room.room.members = members_of(&tx, &room.room.id)?;
+                    Ok(room)
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            drop(stmt);
+            tx.commit()?;
+            Ok(rooms)
+        })
+        .await
+    }
+
+    async fn membership(&self, room_id: &str, user_id: &str) -> Result<Option<u64>> {
+        let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT last_read_seq FROM room_members WHERE room_id = ?1 AND user_id = ?2",
+                [room_id, user_id],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn add_member(&self, room_id: &str, user_id: &str) -> Result<bool> {
+        let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
+        self.call(move |conn| {
+            // One statement, so the join number is computed under the write lock. The WHERE on
+            // the SELECT is also what SQLite needs to parse an upsert after INSERT ... SELECT.
+            let added = conn.execute(
+                "INSERT INTO room_members (room_id, user_id, joined)
+                 SELECT ?1, ?2,
+                        coalesce((SELECT max(joined) FROM room_members WHERE room_id = ?1), 0) + 1
+                 WHERE EXISTS (SELECT 1 FROM rooms WHERE id = ?1)
+                 ON CONFLICT DO NOTHING",
+                [room_id, user_id],
+            )?;
+            Ok(added == 1)
+        })
+        .await
+    }
+
+    async fn remove_member(&self, room_id: &str, user_id: &str) -> Result<bool> {
+        let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
+        self.call(move |conn| {
+            let removed = conn.execute(
+                "DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2",
+                [room_id, user_id],
+            )?;
+            Ok(removed == 1)
+        })
+        .await
+    }
+
+    async fn insert_messages(&self, messages: &[Message]) -> Result<Inserted> {
+        let batch = messages
+            .iter()
+            .map(|m| Ok((m.clone(), attachments_json(&m.attachments)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut outcome = Inserted::default();
+            for (message, attachments) in &batch {
+                if insert_message_if_new(&tx, message, attachments)? {
+                    tx.prepare_cached(BUMP_ROOM)?.execute(params![
+                        message.room_id,
+                        message.seq,
+                        message.created_at.millis()
+                    ])?;
+                    outcome.inserted += 1;
+                } else {
+                    outcome.duplicates += 1;
+                }
+            }
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn message(&self, room_id: &str, message_id: &str) -> Result<Option<Message>> {
+        let (room_id, message_id) = (room_id.to_owned(), message_id.to_owned());
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND room_id = ?2"),
+                [message_id, room_id],
+                message_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn message_by_client_id(
+        &self,
+        room_id: &str,
+        sender_id: &str,
+        client_id: &str,
+    ) -> Result<Option<Message>> {
+        let (room_id, sender_id, client_id) = (
+            room_id.to_owned(),
+            sender_id.to_owned(),
+            client_id.to_owned(),
+        );
+        self.call(move |conn| by_client_id(conn, &room_id, &sender_id, &client_id))
+            .await
+    }
+
+    async fn messages(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>> {
+        let room_id = room_id.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // A bound past the largest storable seq acts as that largest one.
+        let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            // Both directions walk the (room_id, seq) index from the bound outwards.
+            let (condition, bound, newest_first) = match page {
+                Page::Before(None) => ("", None, true),
+                Page::Before(Some(before)) => ("AND seq < ?2", Some(bound(before)), true),
+                Page::After(after) => ("AND seq > ?2", Some(bound(after)), false),
+            };
+            let order = if newest_first { "DESC" } else { "ASC" };
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages
+                 WHERE room_id = ?1 {condition}
+                 ORDER BY seq {order} LIMIT ?3"
+            ))?;
+            // `Before(None)` has no `?2`, but a statement's parameter count is its highest
+            // number (`?3`), so binding one is harmless.
+            let rows = stmt.query_map(params![room_id, bound, limit], message_from_row)?;
+            let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            if newest_first {
+                messages.reverse();
+            }
+            Ok(messages)
+        })
+        .await
+    }
+
+    async fn apply_edit(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        body: &str,
+        edited_at: Timestamp,
+    ) -> Result<bool> {
+        let (room_id, message_id, body) =
+            (room_id.to_owned(), message_id.to_owned(), body.to_owned());
+        self.call(move |conn| {
+            let changed = conn.execute(
+                "UPDATE messages SET body = ?3, edited_at = ?4
+                 WHERE id = ?1 AND room_id = ?2 AND deleted = 0
+                   AND (edited_at IS NULL OR edited_at < ?4)",
+                params![message_id, room_id, body, edited_at.millis()],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn apply_delete(&self, room_id: &str, message_id: &str) -> Result<bool> {
+        let (room_id, message_id) = (room_id.to_owned(), message_id.to_owned());
+        self.call(move |conn| {
+            let changed = conn.execute(
+                "UPDATE messages SET deleted = 1, body = '', attachments = '[]'
+                 WHERE id = ?1 AND room_id = ?2 AND deleted = 0",
+                [message_id, room_id],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn set_read(&self, room_id: &str, user_id: &str, seq: u64) -> Result<bool> {
+        let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
+        self.call(move |conn| {
+            let moved = conn.execute(
+                "UPDATE room_members SET last_read_seq = ?3
+                 WHERE room_id = ?1 AND user_id = ?2 AND last_read_seq < ?3",
+                params![room_id, user_id, seq],
+            )?;
+            Ok(moved == 1)
+        })
+        .await
+    }
+}

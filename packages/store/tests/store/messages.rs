@@ -1,0 +1,466 @@
+//! Messages: idempotent inserts and the room counters, paging, lookups, edits ordered by their
+//! time, final deletes.
+
+use std::sync::Arc;
+
+use models::Timestamp;
+use models::chat::Message;
+use store::{ChatStore, Inserted, Page, RoomRecord};
+
+use crate::{group, message, new_id, on_mongo, on_sqlite};
+
+const T0: i64 = 1_600_000_000_000;
+
+/// A room of alice and bob, stored.
+async fn room(store: &dyn ChatStore) -> RoomRecord {
+    let room = group("alice", &["bob"], T0);
+    store.create_room(&room).await.expect("create room");
+    room
+}
+
+/// Messages `seqs` of `room`, sent by alice.
+fn messages(room: &RoomRecord, seqs: impl IntoIterator<Item = u64>) -> Vec<Message> {
+    seqs.into_iter()
+        .map(|seq| message(room, "alice", seq))
+        .collect()
+}
+
+fn inserted(inserted: usize, duplicates: usize) -> Inserted {
+    Inserted {
+        inserted,
+        duplicates,
+    }
+}
+
+fn seqs(messages: &[Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
+async fn inserts_are_idempotent(store: Arc<dyn ChatStore>) {
+    let room = room(&*store).await;
+    let counters = async || {
+        let r = store.room(&room.id).await.unwrap().unwrap();
+        (r.last_seq, r.last_activity.millis())
+    };
+    assert_eq!(store.insert_messages(&[]).await.unwrap(), inserted(0, 0));
+
+    let first = messages(&room, 1..=10);
+    assert_eq!(
+        store.insert_messages(&first).await.unwrap(),
+        inserted(10, 0)
+    );
+    assert_eq!(counters().await, (10, first[9].created_at.millis()));
+
+    // Redelivered with five new ones: only the new ones count.
+    let more = messages(&room, 11..=15);
+    let batch: Vec<Message> = first.iter().chain(&more).cloned().collect();
+    assert_eq!(
+        store.insert_messages(&batch).await.unwrap(),
+        inserted(5, 10)
+    );
+    assert_eq!(counters().await, (15, more[4].created_at.millis()));
+    // What was stored first stays, whole.
+    for m in first.iter().chain(&more) {
+        assert_eq!(
+            store.message(&room.id, &m.id).await.unwrap().as_ref(),
+            Some(m)
+        );
+    }
+
+    // Same sender and client id at another seq: a retry, not a new message, and it moves
+    // no counter.
+    let retry = Message {
+        id: new_id(),
+        seq: 16,
+        body: "sent again".into(),
+        created_at: Timestamp::from_millis(1_900_000_000_000),
+        ..first[2].clone()
+    };
+    // Same room and seq under another id and client id; and an id that is already stored.
+    let same_seq = Message {
+        id: new_id(),
+        client_id: "other".into(),
+        ..first[3].clone()
+    };
+    let same_id = Message {
+        seq: 17,
+        client_id: "another".into(),
+        ..first[4].clone()
+    };
+    assert_eq!(
+        store
+            .insert_messages(&[retry.clone(), same_seq.clone(), same_id])
+            .await
+            .unwrap(),
+        inserted(0, 3)
+    );
+    assert_eq!(counters().await, (15, more[4].created_at.millis()));
+    assert_eq!(store.message(&room.id, &retry.id).await.unwrap(), None);
+    assert_eq!(store.message(&room.id, &same_seq.id).await.unwrap(), None);
+    let page = store.messages(&room.id, Page::After(0), 100).await.unwrap();
+    assert_eq!(seqs(&page), (1..=15).collect::<Vec<_>>());
+
+    // Out of order: the counters keep the highest seq and the latest time.
+    let late = messages(&room, [20, 16, 18]);
+    assert_eq!(store.insert_messages(&late).await.unwrap(), inserted(3, 0));
+    assert_eq!(counters().await, (20, late[0].created_at.millis()));
+    assert_eq!(
+        store.insert_messages(&late[1..]).await.unwrap(),
+        inserted(0, 2)
+    );
+    assert_eq!(counters().await, (20, late[0].created_at.millis()));
+
+    // One batch, two rooms: seq and client ids are per room.
+    let other = group("bob", &["alice"], T0);
+    store.create_room(&other).await.unwrap();
+    let mixed: Vec<Message> = messages(&other, 1..=3)
+        .into_iter()
+        .chain(messages(&room, [19, 17]))
+        .collect();
+    assert_eq!(store.insert_messages(&mixed).await.unwrap(), inserted(5, 0));
+    assert_eq!(counters().await, (20, late[0].created_at.millis()));
+    let other_now = store.room(&other.id).await.unwrap().unwrap();
+    assert_eq!(
+        (other_now.last_seq, other_now.last_activity),
+        (3, mixed[2].created_at)
+    );
+    let page = store
+        .messages(&room.id, Page::After(15), 100)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&page), [16, 17, 18, 19, 20]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserts_are_idempotent_on_sqlite() {
+    on_sqlite(inserts_are_idempotent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserts_are_idempotent_on_mongo() {
+    on_mongo(inserts_are_idempotent).await;
+}
+
+async fn pages_of_history(store: Arc<dyn ChatStore>) {
+    let room = room(&*store).await;
+    // Stored newest first, so only the store's ordering can put them back; seqs 2 and 10 also
+    // catch a text sort.
+    let all = messages(&room, 1..=25);
+    let reversed: Vec<Message> = all.iter().rev().cloned().collect();
+    store.insert_messages(&reversed).await.unwrap();
+    // Another room's messages never show.
+    let other = group("bob", &[], T0);
+    store.create_room(&other).await.unwrap();
+    store
+        .insert_messages(&messages(&other, 1..=30))
+        .await
+        .unwrap();
+
+    let page = async |page: Page, limit: usize| {
+        store
+            .messages(&room.id, page, limit)
+            .await
+            .expect("messages")
+    };
+    let range = |from: u64, to: u64| (from..=to).collect::<Vec<_>>();
+
+    // The newest page, ascending, whole messages.
+    assert_eq!(page(Page::Before(None), 10).await, all[15..25]);
+    assert_eq!(seqs(&page(Page::Before(Some(16)), 10).await), range(6, 15));
+    assert_eq!(seqs(&page(Page::Before(Some(6)), 10).await), range(1, 5));
+    assert!(page(Page::Before(Some(1)), 10).await.is_empty());
+    assert_eq!(
+        seqs(&page(Page::Before(Some(1000)), 3).await),
+        range(23, 25)
+    );
+
+    assert_eq!(page(Page::After(0), 10).await, all[0..10]);
+    assert_eq!(seqs(&page(Page::After(10), 10).await), range(11, 20));
+    assert_eq!(seqs(&page(Page::After(20), 10).await), range(21, 25));
+    assert!(page(Page::After(25), 10).await.is_empty());
+    // Bounds beyond any storable seq are not errors.
+    assert!(page(Page::After(u64::MAX), 10).await.is_empty());
+    assert_eq!(
+        seqs(&page(Page::Before(Some(u64::MAX)), 100).await),
+        range(1, 25)
+    );
+
+    assert_eq!(seqs(&page(Page::Before(None), 100).await), range(1, 25));
+    assert_eq!(seqs(&page(Page::After(0), 1).await), [1]);
+    assert_eq!(seqs(&page(Page::Before(None), 1).await), [25]);
+    assert!(
+        page(Page::Before(None), 0).await.is_empty(),
+        "limit 0 means none"
+    );
+    assert!(
+        page(Page::After(0), 0).await.is_empty(),
+        "limit 0 means none"
+    );
+
+    let nowhere = store
+        .messages(&new_id(), Page::Before(None), 10)
+        .await
+        .unwrap();
+    assert!(nowhere.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_history_on_sqlite() {
+    on_sqlite(pages_of_history).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_history_on_mongo() {
+    on_mongo(pages_of_history).await;
+}
+
+async fn lookups(store: Arc<dyn ChatStore>) {
+    let room = room(&*store).await;
+    let other = group("carol", &["alice"], T0);
+    store.create_room(&other).await.unwrap();
+    let mut m = message(&room, "bob", 1);
+    m.reply_to = Some(new_id());
+    m.attachments.push(models::chat::FileRef {
+        id: new_id(),
+        filename: "notes.txt".into(),
+        content_type: "text/plain".into(),
+        size: 0,
+    });
+    let plain = Message {
+        attachments: Vec::new(),
+        ..message(&room, "alice", 2)
+    };
+    // The same client id from another sender, and in another room.
+    let alices = Message {
+        client_id: m.client_id.clone(),
+        ..message(&room, "alice", 3)
+    };
+    let elsewhere = message(&other, "bob", 1);
+    store
+        .insert_messages(&[m.clone(), plain.clone(), alices.clone(), elsewhere.clone()])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.message(&room.id, &m.id).await.unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(
+        store.message(&room.id, &plain.id).await.unwrap(),
+        Some(plain)
+    );
+    // A message is only found in its own room.
+    assert_eq!(store.message(&other.id, &m.id).await.unwrap(), None);
+    assert_eq!(store.message(&room.id, &new_id()).await.unwrap(), None);
+
+    let by_client = async |room: &str, sender: &str, client_id: &str| {
+        store
+            .message_by_client_id(room, sender, client_id)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        by_client(&room.id, "bob", &m.client_id).await,
+        Some(m.clone())
+    );
+    assert_eq!(
+        by_client(&room.id, "alice", &m.client_id).await,
+        Some(alices)
+    );
+    assert_eq!(
+        by_client(&other.id, "bob", &m.client_id).await,
+        Some(elsewhere)
+    );
+    assert_eq!(by_client(&room.id, "carol", &m.client_id).await, None);
+    assert_eq!(by_client(&room.id, "bob", "c9").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_on_sqlite() {
+    on_sqlite(lookups).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_on_mongo() {
+    on_mongo(lookups).await;
+}
+
+async fn newest_edit_wins(store: Arc<dyn ChatStore>) {
+    let room = room(&*store).await;
+    let t = |n: i64| Timestamp::from_millis(1_800_000_000_000 + n);
+    let [m, neighbour] = [message(&room, "alice", 1), message(&room, "alice", 2)];
+    store
+        .insert_messages(&[m.clone(), neighbour.clone()])
+        .await
+        .unwrap();
+    let stored = async |id: &str| store.message(&room.id, id).await.unwrap().unwrap();
+
+    // Applied out of order: the edit of t2 arrives first and stays.
+    assert!(
+        store
+            .apply_edit(&room.id, &m.id, "second", t(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .apply_edit(&room.id, &m.id, "first", t(1))
+            .await
+            .unwrap()
+    );
+    let now = stored(&m.id).await;
+    assert_eq!((now.body.as_str(), now.edited_at), ("second", Some(t(2))));
+    // The same time again is not newer.
+    assert!(
+        !store
+            .apply_edit(&room.id, &m.id, "again", t(2))
+            .await
+            .unwrap()
+    );
+    assert_eq!(stored(&m.id).await.body, "second");
+    assert!(
+        store
+            .apply_edit(&room.id, &m.id, "third", t(3))
+            .await
+            .unwrap()
+    );
+    // Only the body and the edit time change.
+    assert_eq!(
+        stored(&m.id).await,
+        Message {
+            body: "third".into(),
+            edited_at: Some(t(3)),
+            ..m.clone()
+        }
+    );
+    assert_eq!(stored(&neighbour.id).await, neighbour);
+
+    // Unknown messages, and a message addressed in the wrong room, change nothing.
+    assert!(
+        !store
+            .apply_edit(&room.id, &new_id(), "x", t(9))
+            .await
+            .unwrap()
+    );
+    assert!(!store.apply_edit(&new_id(), &m.id, "x", t(9)).await.unwrap());
+    assert_eq!(stored(&m.id).await.body, "third");
+
+    // After a delete, no edit applies, however new.
+    assert!(store.apply_delete(&room.id, &m.id).await.unwrap());
+    assert!(
+        !store
+            .apply_edit(&room.id, &m.id, "revived", t(100))
+            .await
+            .unwrap()
+    );
+    let gone = stored(&m.id).await;
+    assert!(gone.deleted);
+    assert_eq!((gone.body.as_str(), gone.edited_at), ("", Some(t(3))));
+
+    // A message stored already edited orders later edits against that edit.
+    let edited = Message {
+        body: "edited before it was stored".into(),
+        edited_at: Some(t(50)),
+        ..message(&room, "bob", 3)
+    };
+    store
+        .insert_messages(std::slice::from_ref(&edited))
+        .await
+        .unwrap();
+    assert_eq!(stored(&edited.id).await, edited);
+    assert!(
+        !store
+            .apply_edit(&room.id, &edited.id, "older", t(40))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .apply_edit(&room.id, &edited.id, "newer", t(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(stored(&edited.id).await.body, "newer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newest_edit_wins_on_sqlite() {
+    on_sqlite(newest_edit_wins).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newest_edit_wins_on_mongo() {
+    on_mongo(newest_edit_wins).await;
+}
+
+async fn delete_is_final(store: Arc<dyn ChatStore>) {
+    let room = room(&*store).await;
+    let all = messages(&room, 1..=3);
+    store.insert_messages(&all).await.unwrap();
+    let m = &all[1];
+    assert!(!m.attachments.is_empty());
+
+    assert!(!store.apply_delete(&room.id, &new_id()).await.unwrap());
+    assert!(!store.apply_delete(&new_id(), &m.id).await.unwrap());
+    assert!(
+        !store
+            .message(&room.id, &m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted
+    );
+
+    assert!(store.apply_delete(&room.id, &m.id).await.unwrap());
+    // It keeps its place in the history, its ids and times; its content is gone.
+    let tombstone = Message {
+        body: String::new(),
+        attachments: Vec::new(),
+        deleted: true,
+        ..m.clone()
+    };
+    assert_eq!(
+        store.message(&room.id, &m.id).await.unwrap(),
+        Some(tombstone.clone())
+    );
+    assert_eq!(
+        store
+            .message_by_client_id(&room.id, "alice", &m.client_id)
+            .await
+            .unwrap(),
+        Some(tombstone.clone())
+    );
+    assert_eq!(
+        store
+            .messages(&room.id, Page::Before(None), 10)
+            .await
+            .unwrap(),
+        [all[0].clone(), tombstone.clone(), all[2].clone()]
+    );
+
+    // A second delete, and a redelivery of the original, change nothing.
+    assert!(!store.apply_delete(&room.id, &m.id).await.unwrap());
+    assert_eq!(
+        store.insert_messages(&all).await.unwrap(),
+        Inserted {
+            inserted: 0,
+            duplicates: 3
+        }
+    );
+    assert_eq!(
+        store.message(&room.id, &m.id).await.unwrap(),
+        Some(tombstone)
+    );
+    let room_now = store.room(&room.id).await.unwrap().unwrap();
+    assert_eq!(room_now.last_seq, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_is_final_on_sqlite() {
+    on_sqlite(delete_is_final).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_is_final_on_mongo() {
+    on_mongo(delete_is_final).await;
+}
