@@ -16,6 +16,7 @@ use serde::Deserialize;
 use store::{AuthStore, ChatStore, MemberRoom, NewMessage, Page, RoomRecord};
 
 use crate::config::Limits;
+use crate::membership::Membership;
 use crate::{Error, Result};
 
 /// At most this many messages per page of history or per room in one `sync`.
@@ -37,6 +38,7 @@ pub struct Deps {
 pub struct Chat {
     deps: Deps,
     limits: Limits,
+    membership: Arc<Membership>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,8 +98,12 @@ pub struct HistoryPage {
 }
 
 impl Chat {
-    pub fn new(deps: Deps, limits: Limits) -> Self {
-        Chat { deps, limits }
+    pub fn new(deps: Deps, limits: Limits, membership: Arc<Membership>) -> Self {
+        Chat {
+            deps,
+            limits,
+            membership,
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -110,9 +116,17 @@ impl Chat {
 
     // ---- membership -------------------------------------------------------------------
 
-    /// The caller's read pointer in the room; `not_found` for non-members, so a room's
-    /// existence is never revealed to outsiders.
-    pub async fn require_member(&self, room_id: &str, user_id: &str) -> Result<u64> {
+    /// `not_found` for non-members, so a room's existence is never revealed to outsiders.
+    pub async fn require_member(&self, room_id: &str, user_id: &str) -> Result<()> {
+        if self.membership.is_member(room_id, user_id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound("room"))
+        }
+    }
+
+    /// The caller's read pointer in the room (not cached: it moves).
+    async fn read_pointer(&self, room_id: &str, user_id: &str) -> Result<u64> {
         self.deps
             .store
             .membership(room_id, user_id)
@@ -290,7 +304,7 @@ impl Chat {
     /// Moves the caller's read pointer; `Some(seq)` when it moved (to broadcast), `None` when
     /// the given seq was not above the stored one.
     pub async fn read(&self, user_id: &str, p: ReadPayload) -> Result<Option<u64>> {
-        let current = self.require_member(&p.room_id, user_id).await?;
+        let current = self.read_pointer(&p.room_id, user_id).await?;
         let last = self.last_seq(&p.room_id).await?;
         let seq = p.seq.min(last);
         if seq <= current {
@@ -416,7 +430,7 @@ impl Chat {
     }
 
     pub async fn room(&self, room_id: &str, user_id: &str) -> Result<Room> {
-        let last_read = self.require_member(room_id, user_id).await?;
+        let last_read = self.read_pointer(room_id, user_id).await?;
         let record = self
             .deps
             .store
@@ -532,7 +546,9 @@ impl Chat {
             )));
         }
         self.require_user(user_id).await?;
-        Ok(self.deps.store.add_member(room_id, user_id).await?)
+        let added = self.deps.store.add_member(room_id, user_id).await?;
+        self.membership.changed(room_id, user_id).await;
+        Ok(added)
     }
 
     /// Removes a member: oneself (leaving), or anyone by the group's owner.
@@ -551,7 +567,9 @@ impl Chat {
                 ));
             }
         }
-        if !self.deps.store.remove_member(room_id, user_id).await? {
+        let removed = self.deps.store.remove_member(room_id, user_id).await?;
+        self.membership.changed(room_id, user_id).await;
+        if !removed {
             return Err(Error::NotFound("member"));
         }
         Ok(())

@@ -4,6 +4,7 @@
 //! - [`chat`]: the logic, against the seams ([`chat::Deps`]), unaware of the run mode.
 //! - [`socket`]: the Socket.IO namespace: handshake authentication, client events, broadcasts.
 //! - [`rooms`]: the `/api/rooms` HTTP API.
+//! - [`membership`]: the cached membership check and its invalidation across nodes.
 //! - [`origin`]: the handshake's Origin allowlist.
 //! - [`config`]: the limits ([`Limits`]).
 //! - [`error`]: errors as HTTP responses and as Socket.IO acks.
@@ -11,6 +12,7 @@
 pub mod chat;
 pub mod config;
 pub mod error;
+pub mod membership;
 pub mod origin;
 pub mod rooms;
 pub mod socket;
@@ -50,7 +52,11 @@ impl<A: socketioxide::adapter::Adapter> Service<A> {
 
 /// Builds the service with in-process fan-out (the standalone server).
 pub fn local(deps: Deps, limits: Limits, verifier: Arc<Verifier>) -> Service<LocalAdapter> {
-    let chat = Arc::new(Chat::new(deps, limits.clone()));
+    let membership = Arc::new(membership::Membership::new(
+        deps.store.clone(),
+        Arc::new(membership::LocalInvalidator),
+    ));
+    let chat = Arc::new(Chat::new(deps, limits.clone(), membership));
     let payload = limits.max_payload_bytes;
     let (layer, io) = SocketIo::builder()
         .max_payload(payload as u64)
