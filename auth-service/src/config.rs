@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rate_limit::Rule;
-use service_kit::config::{ConfigError, Secret, env_opt, env_or};
+use service_kit::config::{Backends, ConfigError, Secret, env_or, secret_from_env};
 use token::KeyPair;
 
 /// What the auth logic needs, in either run mode.
@@ -73,14 +73,8 @@ impl Settings {
 pub struct Config {
     /// `CHAT_AUTH_LISTEN`, `0.0.0.0:8080`.
     pub listen: SocketAddr,
-    /// `CHAT_MONGODB_URL`, `mongodb://127.0.0.1:27017`.
-    pub mongodb_url: Secret,
-    /// `CHAT_MONGODB_DATABASE`, `chat`.
-    pub mongodb_database: String,
-    /// `CHAT_REDIS_URL`, `redis://127.0.0.1:6379`.
-    pub redis_url: Secret,
-    /// `CHAT_REDIS_PREFIX`, `chat:`.
-    pub redis_prefix: String,
+    /// MongoDB and Redis (the login throttles).
+    pub backends: Backends,
     /// The Ed25519 private key, PKCS#8 PEM: `CHAT_JWT_PRIVATE_KEY`, or a file named by
     /// `CHAT_JWT_PRIVATE_KEY_FILE`. Required.
     pub jwt_private_key: Option<Secret>,
@@ -89,30 +83,10 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        let jwt_private_key = match (
-            env_opt("CHAT_JWT_PRIVATE_KEY"),
-            env_opt("CHAT_JWT_PRIVATE_KEY_FILE"),
-        ) {
-            (Some(pem), _) => Some(Secret::new(pem)),
-            (None, Some(path)) => Some(Secret::new(
-                std::fs::read_to_string(&path)
-                    .map_err(|e| anyhow::anyhow!("CHAT_JWT_PRIVATE_KEY_FILE={path}: {e}"))?,
-            )),
-            (None, None) => None,
-        };
         Ok(Config {
             listen: env_or("CHAT_AUTH_LISTEN", "0.0.0.0:8080".parse()?)?,
-            mongodb_url: Secret::new(env_or(
-                "CHAT_MONGODB_URL",
-                "mongodb://127.0.0.1:27017".to_string(),
-            )?),
-            mongodb_database: env_or("CHAT_MONGODB_DATABASE", "chat".to_string())?,
-            redis_url: Secret::new(env_or(
-                "CHAT_REDIS_URL",
-                "redis://127.0.0.1:6379".to_string(),
-            )?),
-            redis_prefix: env_or("CHAT_REDIS_PREFIX", "chat:".to_string())?,
-            jwt_private_key,
+            backends: Backends::from_env()?,
+            jwt_private_key: secret_from_env("CHAT_JWT_PRIVATE_KEY")?,
             settings: Settings::from_env()?,
         })
     }

@@ -37,12 +37,16 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = Arc::new(
-        store::MongoStore::connect(config.mongodb_url.expose(), &config.mongodb_database).await?,
+        store::MongoStore::connect(
+            config.backends.mongodb_url.expose(),
+            &config.backends.mongodb_database,
+        )
+        .await?,
     );
-    let redis = service_kit::redis::connect(config.redis_url.expose()).await?;
+    let redis = service_kit::redis::connect(config.backends.redis_url.expose()).await?;
     let limiter = Arc::new(rate_limit::RedisLimiter::new(
         redis.clone(),
-        config.redis_prefix.clone(),
+        config.backends.redis_prefix.clone(),
     ));
     let keys = config.signing_key()?;
     let state = AppState::new(store.clone(), limiter, &keys, config.settings.clone())?;

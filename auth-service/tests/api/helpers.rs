@@ -6,7 +6,7 @@ use std::sync::Arc;
 use auth_service::{AppState, Config, Settings};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use service_kit::config::Secret;
+use service_kit::config::{Backends, Secret};
 use service_kit::ops::Check;
 use store::AuthStore;
 use tokio::net::TcpListener;
@@ -55,10 +55,14 @@ impl App {
                 let database = unique("auth_test");
                 let config = Config {
                     listen: listener.local_addr().unwrap(),
-                    mongodb_url: Secret::new(env("CHAT_TEST_MONGODB_URL")),
-                    mongodb_database: database.clone(),
-                    redis_url: Secret::new(env("CHAT_TEST_REDIS_URL")),
-                    redis_prefix: format!("{}:", unique("auth_test")),
+                    backends: Backends {
+                        mongodb_url: Secret::new(env("CHAT_TEST_MONGODB_URL")),
+                        mongodb_database: database.clone(),
+                        redis_url: Secret::new(env("CHAT_TEST_REDIS_URL")),
+                        redis_prefix: format!("{}:", unique("auth_test")),
+                        amqp_url: Secret::default(),
+                        amqp_prefix: String::new(),
+                    },
                     jwt_private_key: Some(Secret::new(keys.private_pem())),
                     settings: Settings::default(),
                 };

@@ -74,3 +74,62 @@ mod tests {
         assert_eq!(s.expose(), "hunter22");
     }
 }
+
+/// A secret given either inline (`NAME`) or as a file path (`NAME_FILE`, as Kubernetes mounts
+/// secrets); `None` when neither is set.
+pub fn secret_from_env(name: &str) -> Result<Option<Secret>, ConfigError> {
+    if let Some(value) = env_opt(name) {
+        return Ok(Some(Secret::new(value)));
+    }
+    let file_var = format!("{name}_FILE");
+    match env_opt(&file_var) {
+        Some(path) => std::fs::read_to_string(&path)
+            .map(|v| Some(Secret::new(v)))
+            .map_err(|e| ConfigError {
+                name: file_var,
+                value: path,
+                reason: e.to_string(),
+            }),
+        None => Ok(None),
+    }
+}
+
+/// Where the external systems of the distributed mode are; every distributed service reads
+/// the same variables.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// `CHAT_MONGODB_URL`, `mongodb://127.0.0.1:27017`.
+    pub mongodb_url: Secret,
+    /// `CHAT_MONGODB_DATABASE`, `chat`.
+    pub mongodb_database: String,
+    /// `CHAT_REDIS_URL`, `redis://127.0.0.1:6379`.
+    pub redis_url: Secret,
+    /// `CHAT_REDIS_PREFIX`, `chat:`: every Redis key and channel starts with it.
+    pub redis_prefix: String,
+    /// `CHAT_AMQP_URL`, `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub amqp_url: Secret,
+    /// `CHAT_AMQP_PREFIX`, empty: prepended to exchange and queue names.
+    pub amqp_prefix: String,
+}
+
+impl Backends {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Backends {
+            mongodb_url: Secret::new(env_or(
+                "CHAT_MONGODB_URL",
+                "mongodb://127.0.0.1:27017".to_string(),
+            )?),
+            mongodb_database: env_or("CHAT_MONGODB_DATABASE", "chat".to_string())?,
+            redis_url: Secret::new(env_or(
+                "CHAT_REDIS_URL",
+                "redis://127.0.0.1:6379".to_string(),
+            )?),
+            redis_prefix: env_or("CHAT_REDIS_PREFIX", "chat:".to_string())?,
+            amqp_url: Secret::new(env_or(
+                "CHAT_AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f".to_string(),
+            )?),
+            amqp_prefix: env_or("CHAT_AMQP_PREFIX", String::new())?,
+        })
+    }
+}

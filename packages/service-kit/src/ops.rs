@@ -98,3 +98,32 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }
+
+/// A readiness check from a closure: `check("redis", move || async move { ... })`.
+pub fn check<F, Fut>(name: &'static str, f: F) -> Arc<dyn Check>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    struct FnCheck<F> {
+        name: &'static str,
+        f: F,
+    }
+
+    #[async_trait]
+    impl<F, Fut> Check for FnCheck<F>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        fn name(&self) -> &str {
+            self.name
+        }
+
+        async fn check(&self) -> Result<(), String> {
+            (self.f)().await
+        }
+    }
+
+    Arc::new(FnCheck { name, f })
+}

@@ -22,3 +22,17 @@ pub async fn connect(url: &str) -> Result<Client, fred::error::Error> {
     client.init().await?;
     Ok(client)
 }
+
+/// A pub/sub client (RESP3, which socketioxide's Redis adapter needs), reconnecting by itself.
+pub async fn subscriber(url: &str) -> Result<fred::clients::SubscriberClient, fred::error::Error> {
+    let mut config = Config::from_url(url)?;
+    config.version = fred::types::RespVersion::RESP3;
+    let client = Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .build_subscriber_client()?;
+    client.init().await?;
+    Ok(client)
+}
