@@ -2,15 +2,25 @@
 //! it (db-writer) and push it (push-service). `publish` returns only once the event is durable,
 //! so a sender is acked only for what cannot be lost.
 //!
-//! [`HandOff`] has two implementations: RabbitMQ in the distributed mode, and
-//! [`EmbeddedHandOff`] in the standalone server, which runs the consumers in-process.
+//! [`HandOff`] has two implementations: [`RabbitHandOff`] (RabbitMQ) in the distributed mode,
+//! and [`EmbeddedHandOff`] in the standalone server, which runs the consumers in-process.
+//!
+//! - `embedded`: [`EmbeddedHandOff`].
+//! - `rabbit`: [`RabbitHandOff`], publisher confirms and recovery from broker outages.
+//! - [`topology`]: the exchanges and queues on RabbitMQ, declared alike by the publisher and
+//!   by the consumers (db-writer, push-service), which use [`lapin`] re-exported from here.
 
 mod embedded;
+mod rabbit;
+pub mod topology;
 
 use async_trait::async_trait;
 use models::events::Event;
 
 pub use embedded::EmbeddedHandOff;
+pub use lapin;
+pub use rabbit::{RabbitHandOff, RabbitOptions};
+pub use topology::{ConsumerQueue, Topology};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
