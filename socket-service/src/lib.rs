@@ -6,11 +6,13 @@
 //! - [`rooms`]: the `/api/rooms` HTTP API.
 //! - [`membership`]: the cached membership check and its invalidation across nodes.
 //! - [`origin`]: the handshake's Origin allowlist.
+//! - [`distributed`]: the node of the distributed mode (Redis, RabbitMQ, MongoDB).
 //! - [`config`]: the limits ([`Limits`]).
 //! - [`error`]: errors as HTTP responses and as Socket.IO acks.
 
 pub mod chat;
 pub mod config;
+pub mod distributed;
 pub mod error;
 pub mod membership;
 pub mod origin;
@@ -20,8 +22,8 @@ pub mod socket;
 use std::sync::Arc;
 
 use axum::Router;
-use socketioxide::SocketIo;
 use socketioxide::adapter::LocalAdapter;
+use socketioxide::{SocketIo, SocketIoBuilder};
 use token::Verifier;
 
 pub use chat::{Chat, Deps};
@@ -50,6 +52,37 @@ impl<A: socketioxide::adapter::Adapter> Service<A> {
     }
 }
 
+/// The Socket.IO builder with the limits and the state every handler extracts.
+fn builder(limits: &Limits, chat: Arc<Chat>, verifier: Arc<Verifier>) -> SocketIoBuilder {
+    let payload = limits.max_payload_bytes;
+    SocketIo::builder()
+        .max_payload(payload as u64)
+        .ws_max_message_size(payload)
+        .ws_max_frame_size(payload)
+        .with_state(chat)
+        .with_state(verifier)
+}
+
+fn assemble<A: socketioxide::adapter::Adapter>(
+    chat: Arc<Chat>,
+    io: SocketIo<A>,
+    layer: socketioxide::layer::SocketIoLayer<A>,
+    verifier: Arc<Verifier>,
+    limits: &Limits,
+) -> Service<A> {
+    let router = rooms::router(rooms::RoomsState {
+        chat,
+        io: io.clone(),
+        verifier,
+    });
+    Service {
+        router,
+        io,
+        layer,
+        origins: Arc::new(limits.allowed_origins.clone()),
+    }
+}
+
 /// Builds the service with in-process fan-out (the standalone server).
 pub fn local(deps: Deps, limits: Limits, verifier: Arc<Verifier>) -> Service<LocalAdapter> {
     let membership = Arc::new(membership::Membership::new(
@@ -57,24 +90,7 @@ pub fn local(deps: Deps, limits: Limits, verifier: Arc<Verifier>) -> Service<Loc
         Arc::new(membership::LocalInvalidator),
     ));
     let chat = Arc::new(Chat::new(deps, limits.clone(), membership));
-    let payload = limits.max_payload_bytes;
-    let (layer, io) = SocketIo::builder()
-        .max_payload(payload as u64)
-        .ws_max_message_size(payload)
-        .ws_max_frame_size(payload)
-        .with_state(chat.clone())
-        .with_state(verifier.clone())
-        .build_layer();
+    let (layer, io) = builder(&limits, chat.clone(), verifier.clone()).build_layer();
     socket::register(&io);
-    let rooms = rooms::router(rooms::RoomsState {
-        chat,
-        io: io.clone(),
-        verifier,
-    });
-    Service {
-        router: rooms,
-        io,
-        layer,
-        origins: Arc::new(limits.allowed_origins),
-    }
+    assemble(chat, io, layer, verifier, &limits)
 }

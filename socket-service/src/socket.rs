@@ -147,7 +147,7 @@ async fn on_disconnect<A: Adapter>(
 }
 
 /// Tells everyone sharing a room with the user, but the user's own sockets.
-async fn announce_presence<A: Adapter>(
+pub async fn announce_presence<A: Adapter>(
     io: &SocketIo<A>,
     user_id: &str,
     rooms: &[String],

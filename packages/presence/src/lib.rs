@@ -1,7 +1,14 @@
 //! Presence: a user is online while at least one of their sockets is connected, on any node.
 //!
-//! [`Presence`] has two implementations: Redis with per-node heartbeats in the distributed
-//! mode, and [`LocalPresence`] in the standalone server.
+//! [`Presence`] has two implementations:
+//!
+//! - [`redis`]: [`RedisPresence`], Redis with per-node heartbeats and a reaper, in the
+//!   distributed mode; it also announces users who went offline because a node died.
+//! - [`LocalPresence`] (here): a map in one process, in the standalone server.
+
+pub mod redis;
+
+pub use redis::{RedisPresence, RedisPresenceConfig};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;

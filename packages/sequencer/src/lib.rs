@@ -3,8 +3,15 @@
 //! Accepted messages are kept in a recent log until the writer has persisted them, so history
 //! reads never show a hole.
 //!
-//! [`Sequencer`] has two implementations: one Redis Lua script in the distributed mode, and
-//! [`StoreSequencer`], one transaction of the embedded SQLite store, in the standalone server.
+//! [`Sequencer`] has two implementations:
+//!
+//! - [`redis`]: [`RedisSequencer`], one Redis Lua script per message, in the distributed mode.
+//! - [`StoreSequencer`] (here): one transaction of the embedded SQLite store, in the standalone
+//!   server.
+
+pub mod redis;
+
+pub use redis::{RedisSequencer, RedisSequencerConfig};
 
 use async_trait::async_trait;
 use models::chat::Message;

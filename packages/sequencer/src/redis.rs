@@ -1,0 +1,329 @@
+//! [`RedisSequencer`]: the distributed sequencer. Every node runs the same Lua script, so a
+//! room's numbering, its dedupe entries and its recent log change in one atomic step whichever
+//! node accepted the message.
+//!
+//! Keys of one room (all carry the Redis Cluster hash tag `{room_id}`, so the script's keys
+//! share a slot and rooms spread over the cluster; a `{` in the prefix would become the tag
+//! instead and put every room in one slot):
+//!
+//! - `{prefix}seq:{room_id}:counter`: the last assigned `seq` (a string integer, no TTL).
+//! - `{prefix}seq:{room_id}:log`: the recent log, a sorted set scored by `seq` whose members
+//!   are the messages' JSON with `seq: 0` (the score is the truth), capped to the newest
+//!   [`RedisSequencerConfig::log_cap`] entries.
+//! - `{prefix}seq:{room_id}:dedupe:{sender_id}:{client_id}`: the `seq` a (sender, client id)
+//!   pair got, expiring after [`RedisSequencerConfig::dedupe_ttl`].
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::prelude::{Client, KeysInterface, SortedSetsInterface};
+use fred::types::Value;
+use fred::types::scripts::Script;
+use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
+use models::chat::Message;
+use store::{ChatStore, NewMessage, Page};
+
+use crate::{Error, Result, Sequenced, Sequencer};
+
+/// One `sequence` call.
+///
+/// KEYS: counter, dedupe entry, log. ARGV: floor (`''` when the caller has not read the store),
+/// the message JSON, the dedupe TTL in milliseconds, the log cap.
+///
+/// Replies `{0, seq, json}` for a retry whose original is still in the log, `{0, seq}` for one
+/// whose original was trimmed out, `{1, seq}` for a new message, and `{2}` when no floor was
+/// given and the counter is missing: Redis lost the room (restart without persistence, or a
+/// first message ever), so the caller must read the store's `last_seq` and call again with it.
+const SEQUENCE_LUA: &str = r#"
+local seen = redis.call('GET', KEYS[2])
+if seen then
+  local seq = tonumber(seen)
+  local original = redis.call('ZRANGEBYSCORE', KEYS[3], seq, seq)
+  if original[1] then return {0, seq, original[1]} end
+  return {0, seq}
+end
+local floor = 0
+if ARGV[1] == '' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {2} end
+else
+  floor = tonumber(ARGV[1])
+end
+local seq = redis.call('INCR', KEYS[1])
+if seq <= floor then
+  seq = floor + 1
+  redis.call('SET', KEYS[1], seq)
+end
+redis.call('ZADD', KEYS[3], seq, ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[4]) + 1))
+redis.call('SET', KEYS[2], seq, 'PX', ARGV[3])
+return {1, seq}
+"#;
+
+/// Script reply status: a retry, answered with the original.
+const RETRY: i64 = 0;
+/// Script reply status: a new message got the `seq`.
+const FRESH: i64 = 1;
+/// Script reply status: the counter is missing; call again with the store's `last_seq`.
+const NEEDS_FLOOR: i64 = 2;
+
+/// Tuning of [`RedisSequencer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedisSequencerConfig {
+    /// How many of a room's newest messages the recent log keeps (at least 1). It must cover
+    /// what the writer may lag behind, or history reads show a hole until the writer catches up.
+    pub log_cap: usize,
+    /// How long a (sender, client id) pair is remembered in Redis. A retry within it gets the
+    /// original back; the store's unique index still catches later ones.
+    pub dedupe_ttl: Duration,
+}
+
+impl Default for RedisSequencerConfig {
+    /// 5000 messages per room, dedupe for 24 hours.
+    fn default() -> Self {
+        RedisSequencerConfig {
+            log_cap: 5000,
+            dedupe_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// The sequencer shared by every socket node: one Lua script per message on Redis.
+///
+/// The store is the floor under Redis: a room's counter never restarts below the `last_seq`
+/// the store already holds, so a Redis that lost its data cannot hand out a `seq` twice for
+/// what is already persisted.
+pub struct RedisSequencer {
+    client: Client,
+    prefix: String,
+    store: Arc<dyn ChatStore>,
+    config: RedisSequencerConfig,
+    script: Script,
+    /// Rooms this process has already sequenced into with the store's floor. The first message
+    /// of a room per process always passes the floor, which also repairs a counter that Redis
+    /// kept but restored from an older snapshot; afterwards the script asks for the floor
+    /// only when the counter is missing.
+    seeded: Mutex<HashSet<String>>,
+}
+
+impl RedisSequencer {
+    /// A sequencer on `client` (see `service_kit::redis::connect`), with every key under
+    /// `prefix` (which keeps deployments and tests apart; best without `{`, see the module
+    /// docs). `store` is read for a room's floor and for originals that the recent log no
+    /// longer holds.
+    pub fn new(
+        client: Client,
+        prefix: impl Into<String>,
+        store: Arc<dyn ChatStore>,
+        config: RedisSequencerConfig,
+    ) -> Self {
+        RedisSequencer {
+            client,
+            prefix: prefix.into(),
+            store,
+            config: RedisSequencerConfig {
+                log_cap: config.log_cap.max(1),
+                ..config
+            },
+            script: Script::from_lua(SEQUENCE_LUA),
+            seeded: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn room_key(&self, room_id: &str, what: &str) -> String {
+        format!("{}seq:{{{room_id}}}:{what}", self.prefix)
+    }
+
+    fn is_seeded(&self, room_id: &str) -> bool {
+        self.seeded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(room_id)
+    }
+
+    fn mark_seeded(&self, room_id: &str) {
+        self.seeded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(room_id.to_owned());
+    }
+
+    /// The room's `last_seq` in the store: what the counter must stay above.
+    async fn floor(&self, room_id: &str) -> Result<u64> {
+        match self.store.room(room_id).await {
+            Ok(Some(room)) => Ok(room.last_seq),
+            Ok(None) => Err(Error::Unavailable(format!(
+                "sequencing into unknown room {room_id}"
+            ))),
+            Err(e) => Err(Error::Unavailable(format!(
+                "reading the floor of room {room_id}: {e}"
+            ))),
+        }
+    }
+
+    async fn run(&self, keys: &[String; 3], floor: Option<u64>, json: &str) -> Result<Vec<Value>> {
+        let args = vec![
+            floor.map(|f| f.to_string()).unwrap_or_default(),
+            json.to_owned(),
+            self.config.dedupe_ttl.as_millis().max(1).to_string(),
+            self.config.log_cap.to_string(),
+        ];
+        self.script
+            .evalsha_with_reload(&self.client, keys.to_vec(), args)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The original of a retry whose log entry was trimmed: the writer must have stored it.
+    async fn stored_original(&self, message: &NewMessage, seq: u64) -> Result<Message> {
+        let stored = self
+            .store
+            .message_by_client_id(&message.room_id, &message.sender_id, &message.client_id)
+            .await
+            .map_err(|e| Error::Unavailable(format!("reading an original from the store: {e}")))?;
+        stored.ok_or_else(|| {
+            Error::Unavailable(format!(
+                "the original of client id {:?} in room {} (seq {seq}) is neither in the recent \
+                 log nor stored yet",
+                message.client_id, message.room_id
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl Sequencer for RedisSequencer {
+    async fn sequence(&self, message: NewMessage) -> Result<Sequenced> {
+        let room_id = message.room_id.clone();
+        let keys = [
+            self.room_key(&room_id, "counter"),
+            self.room_key(
+                &room_id,
+                &format!("dedupe:{}:{}", message.sender_id, message.client_id),
+            ),
+            self.room_key(&room_id, "log"),
+        ];
+        // Serialized here, not by cjson in the script, which would turn `[]` into `{}`.
+        let json = serde_json::to_string(&message.clone().into_message(0))
+            .map_err(|e| Error::Unavailable(format!("encoding a message: {e}")))?;
+
+        let mut floor = None;
+        if !self.is_seeded(&room_id) {
+            floor = Some(self.floor(&room_id).await?);
+        }
+        let mut reply = self.run(&keys, floor, &json).await?;
+        if status(&reply)? == NEEDS_FLOOR {
+            floor = Some(self.floor(&room_id).await?);
+            reply = self.run(&keys, floor, &json).await?;
+        }
+        if floor.is_some() {
+            self.mark_seeded(&room_id);
+        }
+
+        let seq = reply_seq(&reply)?;
+        match status(&reply)? {
+            FRESH => Ok(Sequenced {
+                message: message.into_message(seq),
+                fresh: true,
+            }),
+            RETRY => {
+                let original = match reply.get(2).and_then(Value::as_str) {
+                    Some(json) => decode(&json, seq)?,
+                    None => self.stored_original(&message, seq).await?,
+                };
+                Ok(Sequenced {
+                    message: original,
+                    fresh: false,
+                })
+            }
+            other => Err(Error::Unavailable(format!(
+                "unexpected sequencer script status {other}"
+            ))),
+        }
+    }
+
+    async fn recent(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let key = self.room_key(room_id, "log");
+        let limit = Some((0, i64::try_from(limit).unwrap_or(i64::MAX)));
+        let entries: Vec<(String, f64)> = match page {
+            Page::After(after) => self
+                .client
+                .zrangebyscore(key, exclusive(after), inf(), true, limit)
+                .await
+                .map_err(unavailable)?,
+            Page::Before(before) => {
+                let max = before.map_or_else(inf, exclusive);
+                let mut newest: Vec<(String, f64)> = self
+                    .client
+                    .zrevrangebyscore(key, max, neg_inf(), true, limit)
+                    .await
+                    .map_err(unavailable)?;
+                newest.reverse();
+                newest
+            }
+        };
+        entries
+            .iter()
+            .map(|(json, score)| decode(json, *score as u64))
+            .collect()
+    }
+
+    async fn last_seq(&self, room_id: &str) -> Result<Option<u64>> {
+        self.client
+            .get(self.room_key(room_id, "counter"))
+            .await
+            .map_err(unavailable)
+    }
+}
+
+fn unavailable(e: fred::error::Error) -> Error {
+    Error::Unavailable(format!("redis: {e}"))
+}
+
+/// A log entry with its real `seq`.
+fn decode(json: &str, seq: u64) -> Result<Message> {
+    let mut message: Message = serde_json::from_str(json)
+        .map_err(|e| Error::Unavailable(format!("decoding a recent-log entry: {e}")))?;
+    message.seq = seq;
+    Ok(message)
+}
+
+fn status(reply: &[Value]) -> Result<i64> {
+    reply
+        .first()
+        .and_then(Value::as_i64)
+        .ok_or_else(|| Error::Unavailable(format!("malformed sequencer reply {reply:?}")))
+}
+
+fn reply_seq(reply: &[Value]) -> Result<u64> {
+    reply
+        .get(1)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Error::Unavailable(format!("malformed sequencer reply {reply:?}")))
+}
+
+/// Scores above (or below) `seq`, not `seq` itself.
+fn exclusive(seq: u64) -> ZRange {
+    ZRange {
+        kind: ZRangeKind::Exclusive,
+        range: ZRangeBound::Index(i64::try_from(seq).unwrap_or(i64::MAX)),
+    }
+}
+
+fn inf() -> ZRange {
+    ZRange {
+        kind: ZRangeKind::Inclusive,
+        range: ZRangeBound::InfiniteScore,
+    }
+}
+
+fn neg_inf() -> ZRange {
+    ZRange {
+        kind: ZRangeKind::Inclusive,
+        range: ZRangeBound::NegInfiniteScore,
+    }
+}

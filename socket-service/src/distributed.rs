@@ -1,0 +1,197 @@
+//! The distributed socket node: MongoDB for rooms and history, Redis for fan-out (socketioxide's
+//! adapter), sequencing, presence, rate limits and membership invalidation, RabbitMQ for the
+//! hand-off. Any number of nodes run side by side behind a load balancer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fred::prelude::ClientLike;
+use service_kit::config::{Backends, ConfigError, env_or, secret_from_env};
+use service_kit::ops;
+use socketioxide::SocketIo;
+use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use token::Verifier;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::membership::{Membership, RedisInvalidator};
+use crate::{Chat, Deps, Limits, socket};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CHAT_SOCKET_LISTEN`, `0.0.0.0:8080`.
+    pub listen: SocketAddr,
+    pub backends: Backends,
+    /// The Ed25519 public key (SPKI PEM) that verifies access tokens: `CHAT_JWT_PUBLIC_KEY` or
+    /// `CHAT_JWT_PUBLIC_KEY_FILE`. Required.
+    pub jwt_public_key: String,
+    /// `CHAT_JWT_ISSUER`, `chat-auth`.
+    pub jwt_issuer: String,
+    /// `CHAT_JWT_AUDIENCE`, `chat`.
+    pub jwt_audience: String,
+    /// `CHAT_PRESENCE_NODE_TTL_MS`, 15000: a dead node's users go offline within about 4/3 of it.
+    pub presence_node_ttl: std::time::Duration,
+    pub limits: Limits,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let key = secret_from_env("CHAT_JWT_PUBLIC_KEY")?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "set CHAT_JWT_PUBLIC_KEY or CHAT_JWT_PUBLIC_KEY_FILE (Ed25519 SPKI PEM)"
+            )
+        })?;
+        Ok(Config {
+            listen: env_or("CHAT_SOCKET_LISTEN", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+            backends: Backends::from_env()?,
+            jwt_public_key: key.expose().to_string(),
+            jwt_issuer: env_or("CHAT_JWT_ISSUER", token::DEFAULT_ISSUER.to_string())?,
+            jwt_audience: env_or("CHAT_JWT_AUDIENCE", token::DEFAULT_AUDIENCE.to_string())?,
+            presence_node_ttl: std::time::Duration::from_millis(env_or(
+                "CHAT_PRESENCE_NODE_TTL_MS",
+                15_000u64,
+            )?),
+            limits: Limits::from_env().map_err(|e: ConfigError| anyhow::anyhow!(e))?,
+        })
+    }
+}
+
+/// Runs one socket node on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let b = &config.backends;
+    let prefix = b.redis_prefix.clone();
+    let store =
+        Arc::new(store::MongoStore::connect(b.mongodb_url.expose(), &b.mongodb_database).await?);
+    let redis = service_kit::redis::connect(b.redis_url.expose()).await?;
+    let verifier = Arc::new(Verifier::from_public_pem(
+        &config.jwt_public_key,
+        &config.jwt_issuer,
+        &config.jwt_audience,
+    )?);
+    let presence = Arc::new(
+        presence::RedisPresence::start(
+            redis.clone(),
+            prefix.clone(),
+            uuid::Uuid::new_v4().simple().to_string(),
+            presence::RedisPresenceConfig {
+                node_ttl: config.presence_node_ttl,
+            },
+            shutdown.clone(),
+        )
+        .await?,
+    );
+    let handoff = handoff::RabbitHandOff::connect(
+        b.amqp_url.expose(),
+        handoff::Topology {
+            prefix: b.amqp_prefix.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let channel = format!("{prefix}membership");
+    let membership = Arc::new(Membership::new(
+        store.clone(),
+        Arc::new(RedisInvalidator::new(redis.clone(), channel.clone())),
+    ));
+    RedisInvalidator::listen(
+        service_kit::redis::subscriber(b.redis_url.expose()).await?,
+        channel,
+        membership.clone(),
+    )
+    .await?;
+    let deps = Deps {
+        users: store.clone(),
+        store: store.clone(),
+        sequencer: Arc::new(sequencer::RedisSequencer::new(
+            redis.clone(),
+            prefix.clone(),
+            store.clone(),
+            sequencer::RedisSequencerConfig::default(),
+        )),
+        handoff: Arc::new(handoff),
+        presence: presence.clone(),
+        limiter: Arc::new(rate_limit::RedisLimiter::new(redis.clone(), prefix.clone())),
+    };
+    let chat = Arc::new(Chat::new(deps, config.limits.clone(), membership));
+
+    let adapter = RedisAdapterCtr::new_with_fred_config(
+        service_kit::redis::subscriber(b.redis_url.expose()).await?,
+        RedisAdapterConfig::new().with_prefix(format!("{prefix}socket.io")),
+    )
+    .await?;
+    let (layer, io) = crate::builder(&config.limits, chat.clone(), verifier.clone())
+        .with_adapter::<FredAdapter<_>>(adapter)
+        .build_layer();
+    socket::register(&io).await?;
+    announce_dead_nodes_users(&io, &chat, &presence, shutdown.clone());
+
+    let service = crate::assemble(chat, io.clone(), layer, verifier, &config.limits);
+    let checks = vec![
+        ops::check("mongodb", {
+            let store = store.clone();
+            move || {
+                let store = store.clone();
+                async move {
+                    store::AuthStore::ping(store.as_ref())
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            }
+        }),
+        ops::check("redis", move || {
+            let redis = redis.clone();
+            async move { redis.ping::<()>(None).await.map_err(|e| e.to_string()) }
+        }),
+    ];
+    let app = service.wrap(
+        service
+            .router
+            .clone()
+            .merge(ops::router(checks))
+            .fallback(service_kit::http::not_found),
+    );
+    tracing::info!(addr = %listener.local_addr()?, "socket-service listening");
+    let stop = async move {
+        shutdown.cancelled().await;
+        io.close().await;
+    };
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await?;
+    Ok(())
+}
+
+/// When another node dies, the node that reaps it tells the co-members of its users that they
+/// went offline.
+fn announce_dead_nodes_users<A: socketioxide::adapter::Adapter>(
+    io: &SocketIo<A>,
+    chat: &Arc<Chat>,
+    presence: &presence::RedisPresence,
+    shutdown: CancellationToken,
+) {
+    let mut offline = presence.subscribe_offline();
+    let io = io.clone();
+    let chat = chat.clone();
+    tokio::spawn(async move {
+        loop {
+            let user_id = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = offline.recv() => match next {
+                    Ok(user_id) => user_id,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            };
+            if let Ok(rooms) = chat.room_ids_of(&user_id).await {
+                socket::announce_presence(&io, &user_id, &rooms, false).await;
+            }
+        }
+    });
+}
