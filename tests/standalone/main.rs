@@ -28,7 +28,9 @@ impl Server {
             .env("CHAT_DATA_DIR", data_dir)
             .env("RUST_LOG", "debug")
             .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::from(std::fs::File::create(log.with_extension("err")).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::create(log.with_extension("err")).unwrap(),
+            ))
             .spawn()
             .unwrap();
         let server = Server {
@@ -37,7 +39,10 @@ impl Server {
             log,
         };
         for _ in 0..200 {
-            if reqwest::get(format!("{}/healthz", server.base)).await.is_ok() {
+            if reqwest::get(format!("{}/healthz", server.base))
+                .await
+                .is_ok()
+            {
                 return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -88,8 +93,15 @@ impl Server {
 }
 
 fn fresh_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("chat-standalone-{}", std::process::id()))
-        .join(format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+    let dir = std::env::temp_dir()
+        .join(format!("chat-standalone-{}", std::process::id()))
+        .join(format!(
+            "{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("data")
 }
@@ -134,7 +146,10 @@ async fn accounts_survive_a_restart_and_secrets_never_reach_the_logs() {
     // The same data directory: same keys, same accounts.
     let server = Server::start(&data).await;
     let (status, me) = server.get("/api/auth/me", &access).await;
-    assert_eq!(status, 200, "an access token survives the restart (same key)");
+    assert_eq!(
+        status, 200,
+        "an access token survives the restart (same key)"
+    );
     assert_eq!(me["user"]["username"], "newcomer");
     let (status, _) = server
         .post(
