@@ -186,6 +186,9 @@ impl Chat {
                 "reply_to must be a message of the same room".into(),
             ));
         }
+        if !self.deps.handoff.is_available() {
+            return Err(Error::Unavailable("the hand-off is down".into()));
+        }
         if let Decision::Limited { retry_after } = self
             .deps
             .limiter

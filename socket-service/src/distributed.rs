@@ -84,14 +84,16 @@ pub async fn run(
         )
         .await?,
     );
-    let handoff = handoff::RabbitHandOff::connect(
-        b.amqp_url.expose(),
-        handoff::Topology {
-            prefix: b.amqp_prefix.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let handoff = Arc::new(
+        handoff::RabbitHandOff::connect(
+            b.amqp_url.expose(),
+            handoff::Topology {
+                prefix: b.amqp_prefix.clone(),
+                ..Default::default()
+            },
+        )
+        .await?,
+    );
     let channel = format!("{prefix}membership");
     let membership = Arc::new(Membership::new(
         store.clone(),
@@ -112,7 +114,7 @@ pub async fn run(
             store.clone(),
             sequencer::RedisSequencerConfig::default(),
         )),
-        handoff: Arc::new(handoff),
+        handoff: handoff.clone(),
         presence: presence.clone(),
         limiter: Arc::new(rate_limit::RedisLimiter::new(redis.clone(), prefix.clone())),
     };
@@ -139,6 +141,16 @@ pub async fn run(
                     store::AuthStore::ping(store.as_ref())
                         .await
                         .map_err(|e| e.to_string())
+                }
+            }
+        }),
+        ops::check("rabbitmq", move || {
+            let handoff = handoff.clone();
+            async move {
+                if handoff.is_connected() {
+                    Ok(())
+                } else {
+                    Err("not connected (reconnecting)".to_string())
                 }
             }
         }),

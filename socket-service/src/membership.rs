@@ -91,14 +91,13 @@ impl RedisInvalidator {
     }
 
     /// Evicts on this node what other nodes announce, for as long as the process runs; the
-    /// subscription is renewed after a reconnect.
+    /// subscriber (`service_kit::redis::subscriber`) renews the subscription after a reconnect.
     pub async fn listen(
         subscriber: fred::clients::SubscriberClient,
         channel: String,
         membership: Arc<Membership>,
     ) -> Result<(), fred::error::Error> {
         use fred::prelude::{EventInterface, PubsubInterface};
-        let _resubscribe = subscriber.manage_subscriptions();
         let mut messages = subscriber.message_rx();
         subscriber.subscribe(channel).await?;
         tokio::spawn(async move {

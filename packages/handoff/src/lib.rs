@@ -36,6 +36,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub trait HandOff: Send + Sync + 'static {
     /// Returns once the event is durable.
     async fn publish(&self, event: &Event) -> Result<()>;
+
+    /// Whether a publish can succeed now, as far as is known without trying. Senders check it
+    /// before sequencing, so a broker outage refuses a message before it gets a `seq`.
+    fn is_available(&self) -> bool {
+        true
+    }
 }
 
 /// A consumer of handed-off events, run in-process by [`EmbeddedHandOff`].

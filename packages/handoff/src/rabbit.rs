@@ -187,6 +187,10 @@ impl RabbitHandOff {
 
 #[async_trait]
 impl HandOff for RabbitHandOff {
+    fn is_available(&self) -> bool {
+        self.is_connected()
+    }
+
     async fn publish(&self, event: &Event) -> Result<()> {
         let shared = &self.shared;
         let Some(link) = shared.link() else {

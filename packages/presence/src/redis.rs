@@ -294,7 +294,7 @@ impl Shared {
 
     /// Sets the heartbeat; when it had expired although this node was already running, other
     /// nodes may have reaped it, so its sockets are registered again.
-    async fn beat(&self) -> Result<()> {
+    async fn beat(&self) -> Result<bool> {
         let was_alive: i64 = self
             .scripts
             .beat
@@ -324,7 +324,7 @@ impl Shared {
                 self.register(&socket_id, &user_id).await?;
             }
         }
-        Ok(())
+        Ok(was_alive != 0)
     }
 
     /// Reaps every registered node whose heartbeat expired and announces who went offline.
@@ -422,6 +422,7 @@ async fn background(shared: Arc<Shared>, stop: CancellationToken) {
     // `start` has just beaten; the first round is one period later.
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut grace_until = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -429,8 +430,17 @@ async fn background(shared: Arc<Shared>, stop: CancellationToken) {
         }
         // Cancellation must not wait for a round, so each round races the token too.
         let round = async {
-            if let Err(e) = shared.beat().await {
-                tracing::warn!(node_id = %shared.node_id, "presence heartbeat failed: {e}");
+            match shared.beat().await {
+                Ok(true) => {}
+                Ok(false) => grace_until = tokio::time::Instant::now() + shared.node_ttl,
+                Err(e) => {
+                    grace_until = tokio::time::Instant::now() + shared.node_ttl;
+                    tracing::warn!(node_id = %shared.node_id, "presence heartbeat failed: {e}");
+                    return;
+                }
+            }
+            if tokio::time::Instant::now() < grace_until {
+                return;
             }
             if let Err(e) = shared.reap().await {
                 tracing::warn!(node_id = %shared.node_id, "presence reaping failed: {e}");
