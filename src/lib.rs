@@ -67,12 +67,8 @@ pub async fn run(
             .merge(sockets.router.clone())
             .fallback(service_kit::http::not_found),
     );
-    let io = sockets.io;
-    let stop = async move {
-        shutdown.cancelled().await;
-        // Tell every client why before the listener stops, so they reconnect at once.
-        io.close().await;
-    };
+    // Tell every client why before the listener stops, so they reconnect at once.
+    let stop = socket_service::close_then_drain(shutdown, sockets.io.clone());
     tracing::info!("chat server listening on http://{}", listener.local_addr()?);
     axum::serve(
         listener,

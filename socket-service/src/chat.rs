@@ -17,6 +17,7 @@ use store::{AuthStore, ChatStore, MemberRoom, NewMessage, Page, RoomRecord};
 
 use crate::config::Limits;
 use crate::membership::Membership;
+use crate::ordering::Ordering;
 use crate::{Error, Result};
 
 /// At most this many messages per page of history or per room in one `sync`.
@@ -39,6 +40,7 @@ pub struct Chat {
     deps: Deps,
     limits: Limits,
     membership: Arc<Membership>,
+    ordering: Ordering,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,7 +105,13 @@ impl Chat {
             deps,
             limits,
             membership,
+            ordering: Ordering::default(),
         }
+    }
+
+    /// How accepted messages are broadcast, in seq order per room.
+    pub fn ordering(&self) -> &Ordering {
+        &self.ordering
     }
 
     pub fn limits(&self) -> &Limits {
@@ -197,29 +205,38 @@ impl Chat {
         {
             return Err(Error::RateLimited(retry_after));
         }
+        let new = NewMessage {
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            room_id: p.room_id.clone(),
+            sender_id: user_id.to_string(),
+            client_id: p.client_id,
+            body,
+            attachments: Vec::new(),
+            reply_to: p.reply_to,
+            created_at: Timestamp::now(),
+        };
+        let sequencer = &self.deps.sequencer;
         let sequenced = self
-            .deps
-            .sequencer
-            .sequence(NewMessage {
-                id: uuid::Uuid::now_v7().simple().to_string(),
-                room_id: p.room_id,
-                sender_id: user_id.to_string(),
-                client_id: p.client_id,
-                body,
-                attachments: Vec::new(),
-                reply_to: p.reply_to,
-                created_at: Timestamp::now(),
-            })
+            .ordering
+            .sequence(&p.room_id, || sequencer.sequence(new))
             .await?;
         // Published on every attempt, fresh or not: a node that died between sequencing and
         // publishing leaves the message only in the sequencer, and the sender's retry must
         // complete the hand-off. Consumers ignore duplicates.
-        self.deps
+        let published = self
+            .deps
             .handoff
             .publish(&Event::MessageCreated {
                 message: sequenced.message.clone(),
             })
-            .await?;
+            .await;
+        if sequenced.fresh {
+            let broadcast = published.is_ok().then(|| sequenced.message.clone());
+            self.ordering
+                .settle(&p.room_id, sequenced.message.seq, broadcast)
+                .await;
+        }
+        published?;
         Ok((sequenced.message, sequenced.fresh))
     }
 

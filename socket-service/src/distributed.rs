@@ -128,7 +128,7 @@ pub async fn run(
     let (layer, io) = crate::builder(&config.limits, chat.clone(), verifier.clone())
         .with_adapter::<FredAdapter<_>>(adapter)
         .build_layer();
-    socket::register(&io).await?;
+    socket::register(&io, &chat).await?;
     announce_dead_nodes_users(&io, &chat, &presence, shutdown.clone());
 
     let service = crate::assemble(chat, io.clone(), layer, verifier, &config.limits);
@@ -167,10 +167,7 @@ pub async fn run(
             .fallback(service_kit::http::not_found),
     );
     tracing::info!(addr = %listener.local_addr()?, "socket-service listening");
-    let stop = async move {
-        shutdown.cancelled().await;
-        io.close().await;
-    };
+    let stop = crate::close_then_drain(shutdown, io);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -5,6 +5,7 @@
 //! - [`socket`]: the Socket.IO namespace: handshake authentication, client events, broadcasts.
 //! - [`rooms`]: the `/api/rooms` HTTP API.
 //! - [`membership`]: the cached membership check and its invalidation across nodes.
+//! - [`ordering`]: a room's messages leave this node in seq order.
 //! - [`origin`]: the handshake's Origin allowlist.
 //! - [`distributed`]: the node of the distributed mode (Redis, RabbitMQ, MongoDB).
 //! - [`config`]: the limits ([`Limits`]).
@@ -15,6 +16,7 @@ pub mod config;
 pub mod distributed;
 pub mod error;
 pub mod membership;
+pub mod ordering;
 pub mod origin;
 pub mod rooms;
 pub mod socket;
@@ -57,6 +59,9 @@ fn builder(limits: &Limits, chat: Arc<Chat>, verifier: Arc<Verifier>) -> SocketI
     let payload = limits.max_payload_bytes;
     SocketIo::builder()
         .max_payload(payload as u64)
+        // Packets queued per socket before emits to it fail: room for a burst of acks and
+        // broadcasts to a client that sends many messages at once.
+        .max_buffer_size(4096)
         .ws_max_message_size(payload)
         .ws_max_frame_size(payload)
         .with_state(chat)
@@ -91,6 +96,23 @@ pub fn local(deps: Deps, limits: Limits, verifier: Arc<Verifier>) -> Service<Loc
     ));
     let chat = Arc::new(Chat::new(deps, limits.clone(), membership));
     let (layer, io) = builder(&limits, chat.clone(), verifier.clone()).build_layer();
-    socket::register(&io);
+    socket::register(&io, &chat);
     assemble(chat, io, layer, verifier, &limits)
+}
+
+/// Graceful shutdown of the Socket.IO side: on `shutdown`, every client is told it is being
+/// disconnected, and the listener stays up a moment so that polling clients can fetch that
+/// word before the server stops answering.
+pub async fn close_then_drain<A: socketioxide::adapter::Adapter>(
+    shutdown: tokio_util::sync::CancellationToken,
+    io: SocketIo<A>,
+) {
+    shutdown.cancelled().await;
+    // A Socket.IO disconnect first, so clients see "io server disconnect" and know it was
+    // deliberate; polling clients fetch it with their next poll.
+    if let Err(e) = io.broadcast().disconnect().await {
+        tracing::warn!(error = %e, "disconnecting the clients failed");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    io.close().await;
 }

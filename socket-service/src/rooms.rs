@@ -198,11 +198,21 @@ async fn messages<A: Adapter>(
     let Query(query) = query.map_err(|e| Error::Invalid(e.body_text()))?;
     let limit = Chat::page_limit(query.limit)?;
     state.chat.require_member(&id, &caller.id).await?;
-    let page = match (query.after_seq, query.before_seq) {
-        (Some(after), _) => Page::After(after),
-        (None, before) => Page::Before(before),
+    let mut page = match query.after_seq {
+        Some(after) => state.chat.history(&id, Page::After(after), limit).await?,
+        None => {
+            let before = Page::Before(query.before_seq);
+            state.chat.history(&id, before, limit).await?
+        }
     };
-    let page = state.chat.history(&id, page, limit).await?;
+    // Both bounds: the messages between them.
+    if let (Some(_), Some(before)) = (query.after_seq, query.before_seq) {
+        let all = page.messages.len();
+        page.messages.retain(|m| m.seq < before);
+        if page.messages.len() < all {
+            page.has_more = false;
+        }
+    }
     Ok(Json(
         json!({"messages": page.messages, "has_more": page.has_more}),
     ))

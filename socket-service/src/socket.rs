@@ -40,8 +40,17 @@ pub fn chat_room(room_id: &str) -> String {
     format!("r:{room_id}")
 }
 
-/// Registers the namespace `/` with its authentication middleware.
-pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
+/// Registers the namespace `/` with its authentication middleware, and makes `chat` broadcast
+/// accepted messages through `io`.
+pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, chat: &Chat) -> A::InitRes {
+    let emitter = io.clone();
+    chat.ordering()
+        .set_emitter(Arc::new(move |message: Message| {
+            let io = emitter.clone();
+            Box::pin(async move {
+                broadcast(&io, &message.room_id, "message", &message).await;
+            })
+        }));
     io.ns("/", on_connect::<A>.with(authenticate::<A>))
 }
 
@@ -199,7 +208,6 @@ async fn broadcast<A: Adapter, T: serde::Serialize + ?Sized>(
 }
 
 async fn on_send<A: Adapter>(
-    io: SocketIo<A>,
     TryData(data): TryData<Value>,
     ack: AckSender<A>,
     State(chat): State<Arc<Chat>>,
@@ -207,10 +215,8 @@ async fn on_send<A: Adapter>(
 ) {
     let result = async {
         let payload: SendPayload = parse(data)?;
-        let (message, fresh) = chat.send(&caller.user_id, payload).await?;
-        if fresh {
-            broadcast(&io, &message.room_id, "message", &message).await;
-        }
+        // The broadcast of a fresh message happens inside, in seq order (see `ordering`).
+        let (message, _fresh) = chat.send(&caller.user_id, payload).await?;
         Ok(json!({"message": message}))
     }
     .await;
