@@ -3,7 +3,151 @@
 //!
 //! - [`writer`]: the rules, written once against [`store::ChatStore`]; the standalone server
 //!   runs them in-process as the embedded hand-off's durable consumer.
+//! - [`consumer`]: the distributed mode's RabbitMQ consumer: batches, acks after the store
+//!   confirmed, dead-letters poison messages, reconnects by itself.
+//! - [`Config`] and [`run`]: the service as its binary runs it, with `/healthz`, `/readyz`
+//!   and `/metrics`.
 
+pub mod consumer;
 pub mod writer;
 
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use handoff::Topology;
+use service_kit::config::{Backends, ConfigError, Secret, env_or};
+use store::ChatStore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use consumer::{Consumer, ConsumerConfig, ConsumerStatus};
 pub use writer::Writer;
+
+/// The service's configuration: defaults in code, overridden by `CHAT_...` variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CHAT_DB_WRITER_LISTEN`, `0.0.0.0:8080`: the operations endpoints.
+    pub listen: SocketAddr,
+    /// `CHAT_MONGODB_URL`, `mongodb://127.0.0.1:27017`.
+    pub mongodb_url: Secret,
+    /// `CHAT_MONGODB_DATABASE`, `chat`.
+    pub mongodb_database: String,
+    /// The consumer: `CHAT_AMQP_URL`, `CHAT_AMQP_PREFIX`, `CHAT_WRITER_BATCH_MAX`,
+    /// `CHAT_WRITER_BATCH_WAIT_MS`, `CHAT_WRITER_MAX_ATTEMPTS`.
+    pub consumer: ConsumerConfig,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let backends = Backends::from_env()?;
+        let mut consumer = ConsumerConfig::new(
+            backends.amqp_url,
+            Topology::with_prefix(backends.amqp_prefix),
+        );
+        consumer.batch_max = positive("CHAT_WRITER_BATCH_MAX", consumer.batch_max)?;
+        consumer.batch_wait = Duration::from_millis(env_or("CHAT_WRITER_BATCH_WAIT_MS", 20)?);
+        consumer.max_attempts = positive("CHAT_WRITER_MAX_ATTEMPTS", consumer.max_attempts)?;
+        Ok(Config {
+            listen: env_or(
+                "CHAT_DB_WRITER_LISTEN",
+                SocketAddr::from(([0, 0, 0, 0], 8080)),
+            )?,
+            mongodb_url: backends.mongodb_url,
+            mongodb_database: backends.mongodb_database,
+            consumer,
+        })
+    }
+}
+
+fn positive<T>(name: &str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display + Copy,
+    T::Err: std::fmt::Display,
+{
+    let value = env_or(name, default)?;
+    if value < T::from(1) {
+        return Err(ConfigError {
+            name: name.to_string(),
+            value: value.to_string(),
+            reason: "must be at least 1".to_string(),
+        });
+    }
+    Ok(value)
+}
+
+/// Runs the service until `shutdown`: the operations endpoints on `listener` at once, then
+/// (once MongoDB answers) the consumer. Returns after the consumer settled its last batch.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // Installed before anything records, so no early count is lost.
+    let _ = service_kit::ops::metrics_handle();
+
+    let store_cell: Arc<OnceLock<Arc<dyn ChatStore>>> = Arc::new(OnceLock::new());
+    let status = ConsumerStatus::default();
+    let checks = {
+        let store_cell = store_cell.clone();
+        let status = status.clone();
+        vec![
+            service_kit::ops::check("mongodb", move || {
+                let store = store_cell.get().cloned();
+                async move {
+                    let store = store.ok_or_else(|| "connecting".to_string())?;
+                    // Any cheap read: errors mean the database does not answer.
+                    store
+                        .room("db-writer-readiness-probe")
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            }),
+            service_kit::ops::check("rabbitmq", move || {
+                let consuming = status.is_consuming();
+                async move {
+                    if consuming {
+                        Ok(())
+                    } else {
+                        Err("not consuming".to_string())
+                    }
+                }
+            }),
+        ]
+    };
+    let ops = tokio::spawn(service_kit::ops::serve(listener, checks, shutdown.clone()));
+
+    let Some(store) = connect_store(&config, &shutdown).await else {
+        ops.await??;
+        return Ok(());
+    };
+    let store: Arc<dyn ChatStore> = Arc::new(store);
+    let _ = store_cell.set(store.clone());
+
+    let consumer = Consumer::with_status(Arc::new(Writer::new(store)), config.consumer, status);
+    consumer.run(shutdown.clone()).await;
+    ops.await??;
+    Ok(())
+}
+
+/// Connects to MongoDB, retrying with backoff until it answers; `None` on shutdown first.
+async fn connect_store(config: &Config, shutdown: &CancellationToken) -> Option<store::MongoStore> {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let attempt =
+            store::MongoStore::connect(config.mongodb_url.expose(), &config.mongodb_database);
+        tokio::select! {
+            connected = attempt => match connected {
+                Ok(store) => return Some(store),
+                Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "MongoDB not available"),
+            },
+            _ = shutdown.cancelled() => return None,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => return None,
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}

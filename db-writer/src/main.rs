@@ -1,15 +1,13 @@
-//! The db-writer binary. For now it serves only its operations endpoints
-//! (`/healthz`, `/readyz`, `/metrics`); its work runs inside the standalone server.
+//! The db-writer binary: consumes the db-writer queue into MongoDB, with `/healthz`, `/readyz`
+//! and `/metrics` on `CHAT_DB_WRITER_LISTEN`.
 
-use service_kit::config::env_or;
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     service_kit::telemetry::init();
-    let listen: std::net::SocketAddr = env_or("CHAT_DB_WRITER_LISTEN", "0.0.0.0:8080".parse()?)?;
-    let listener = TcpListener::bind(listen).await?;
+    let config = db_writer::Config::from_env()?;
+    let listener = TcpListener::bind(config.listen).await?;
     let shutdown = service_kit::shutdown::on_signal();
-    service_kit::ops::serve(listener, Vec::new(), shutdown).await?;
-    Ok(())
+    db_writer::run(config, listener, shutdown).await
 }

@@ -29,8 +29,10 @@ impl Writer {
             .collect();
         if !messages.is_empty() {
             let outcome = self.store.insert_messages(&messages).await?;
-            metrics::counter!("chat_messages_persisted_total").increment(outcome.inserted as u64);
-            metrics::counter!("chat_messages_duplicate_total").increment(outcome.duplicates as u64);
+            metrics::counter!("chat_writer_messages_persisted_total")
+                .increment(outcome.inserted as u64);
+            metrics::counter!("chat_writer_messages_duplicate_total")
+                .increment(outcome.duplicates as u64);
         }
         for event in events {
             match event {
