@@ -56,27 +56,47 @@ pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, chat: &Chat) -> A
 
 /// Refusal of the handshake; the client's `connect_error` carries this message.
 #[derive(Debug)]
-struct Unauthorized;
+enum Refusal {
+    Unauthorized,
+    Unavailable,
+}
 
-impl std::fmt::Display for Unauthorized {
+impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("unauthorized")
+        f.write_str(match self {
+            Refusal::Unauthorized => "unauthorized",
+            Refusal::Unavailable => "unavailable",
+        })
     }
 }
 
+/// The user's chat rooms when the socket connected.
+#[derive(Debug, Clone)]
+struct JoinedRooms(Arc<Vec<String>>);
+
+/// Runs before the client is told it is connected: checks the token and puts the socket in its
+/// rooms, so that no message sent right after `connect` can miss it.
 async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
     TryData(auth): TryData<Value>,
     State(verifier): State<Arc<Verifier>>,
-) -> std::result::Result<(), Unauthorized> {
+    State(chat): State<Arc<Chat>>,
+) -> std::result::Result<(), Refusal> {
     let token = auth
         .ok()
         .and_then(|a| a.get("token").and_then(Value::as_str).map(str::to_string))
-        .ok_or(Unauthorized)?;
+        .ok_or(Refusal::Unauthorized)?;
     let claims = verifier.verify(&token).map_err(|e| {
         tracing::debug!(reason = %e, "socket handshake refused");
-        Unauthorized
+        Refusal::Unauthorized
     })?;
+    let rooms = chat.room_ids_of(&claims.sub).await.map_err(|e| {
+        tracing::warn!(error = %e, "could not load rooms; handshake refused");
+        Refusal::Unavailable
+    })?;
+    socket.join(user_room(&claims.sub));
+    socket.join(rooms.iter().map(|r| chat_room(r)).collect::<Vec<_>>());
+    socket.extensions.insert(JoinedRooms(Arc::new(rooms)));
     socket.extensions.insert(Caller {
         user_id: claims.sub,
         username: claims.name,
@@ -89,6 +109,7 @@ async fn on_connect<A: Adapter>(
     io: SocketIo<A>,
     State(chat): State<Arc<Chat>>,
     Extension(caller): Extension<Caller>,
+    Extension(JoinedRooms(rooms)): Extension<JoinedRooms>,
 ) {
     socket.on("message:send", on_send::<A>);
     socket.on("message:edit", on_edit::<A>);
@@ -97,17 +118,6 @@ async fn on_connect<A: Adapter>(
     socket.on("sync", on_sync::<A>);
     socket.on("typing", on_typing::<A>);
     socket.on_disconnect(on_disconnect::<A>);
-
-    let rooms = match chat.room_ids_of(&caller.user_id).await {
-        Ok(rooms) => rooms,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not load rooms; closing the socket");
-            let _ = socket.disconnect();
-            return;
-        }
-    };
-    socket.join(user_room(&caller.user_id));
-    socket.join(rooms.iter().map(|r| chat_room(r)).collect::<Vec<_>>());
 
     match chat
         .deps()
