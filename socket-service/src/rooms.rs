@@ -18,7 +18,7 @@ use store::{Page, RoomRecord};
 use token::{AuthUser, Verifier};
 
 use crate::chat::Chat;
-use crate::socket::{chat_room, user_room};
+use crate::socket::{chat_room, to_rooms, user_room};
 use crate::{Error, Result};
 
 /// What the rooms handlers share.
@@ -61,20 +61,13 @@ pub fn router<A: Adapter>(state: RoomsState<A>) -> Router {
 
 /// Puts every socket of `user_id` into the room and tells them.
 async fn announce_added<A: Adapter>(state: &RoomsState<A>, user_id: &str, room: &Room) {
-    if let Err(e) = state
-        .io
-        .to(user_room(user_id))
-        .join(chat_room(&room.id))
-        .await
-    {
+    let Some(ops) = to_rooms(&state.io, user_room(user_id)) else {
+        return;
+    };
+    if let Err(e) = ops.clone().join(chat_room(&room.id)).await {
         tracing::warn!(error = %e, "sockets did not join the room");
     }
-    if let Err(e) = state
-        .io
-        .to(user_room(user_id))
-        .emit("room:added", room)
-        .await
-    {
+    if let Err(e) = ops.emit("room:added", room).await {
         tracing::warn!(error = %e, "room:added not sent");
     }
 }
@@ -168,16 +161,13 @@ async fn remove_member<A: Adapter>(
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     state.chat.remove_member(&caller.id, &id, &user_id).await?;
-    if let Err(e) = state.io.to(user_room(&user_id)).leave(chat_room(&id)).await {
-        tracing::warn!(error = %e, "sockets did not leave the room");
-    }
-    if let Err(e) = state
-        .io
-        .to(user_room(&user_id))
-        .emit("room:removed", &json!({"room_id": id}))
-        .await
-    {
-        tracing::warn!(error = %e, "room:removed not sent");
+    if let Some(ops) = to_rooms(&state.io, user_room(&user_id)) {
+        if let Err(e) = ops.clone().leave(chat_room(&id)).await {
+            tracing::warn!(error = %e, "sockets did not leave the room");
+        }
+        if let Err(e) = ops.emit("room:removed", &json!({"room_id": id})).await {
+            tracing::warn!(error = %e, "room:removed not sent");
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

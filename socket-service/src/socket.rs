@@ -40,6 +40,15 @@ pub fn chat_room(room_id: &str) -> String {
     format!("r:{room_id}")
 }
 
+/// Broadcast operators on namespace `/` for these rooms; `None` once the server is closing
+/// (socketioxide's `io.to` would panic then), so late emits are simply dropped.
+pub fn to_rooms<A: Adapter>(
+    io: &SocketIo<A>,
+    rooms: impl socketioxide_core::adapter::RoomParam,
+) -> Option<socketioxide::operators::BroadcastOperators<A>> {
+    Some(io.of("/")?.to(rooms))
+}
+
 /// Registers the namespace `/` with its authentication middleware, and makes `chat` broadcast
 /// accepted messages through `io`.
 pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, chat: &Chat) -> A::InitRes {
@@ -177,8 +186,10 @@ pub async fn announce_presence<A: Adapter>(
     }
     let targets: Vec<String> = rooms.iter().map(|r| chat_room(r)).collect();
     let payload = json!({"user_id": user_id, "online": online});
-    if let Err(e) = io
-        .to(targets)
+    let Some(ops) = to_rooms(io, targets) else {
+        return;
+    };
+    if let Err(e) = ops
         .except(user_room(user_id))
         .emit("presence", &payload)
         .await
@@ -212,7 +223,10 @@ async fn broadcast<A: Adapter, T: serde::Serialize + ?Sized>(
     event: &str,
     data: &T,
 ) {
-    if let Err(e) = io.to(chat_room(room_id)).emit(event, data).await {
+    let Some(ops) = to_rooms(io, chat_room(room_id)) else {
+        return;
+    };
+    if let Err(e) = ops.emit(event, data).await {
         tracing::warn!(error = %e, event, "broadcast failed");
     }
 }
@@ -327,8 +341,10 @@ async fn on_typing<A: Adapter>(
         let payload: TypingPayload = parse(data)?;
         if chat.typing_allowed(&caller.user_id, &payload.room_id).await? {
             let event = json!({"room_id": payload.room_id, "user_id": caller.user_id, "typing": payload.typing});
-            if let Err(e) = io
-                .to(chat_room(&payload.room_id))
+            let Some(ops) = to_rooms(&io, chat_room(&payload.room_id)) else {
+                return Ok(json!({}));
+            };
+            if let Err(e) = ops
                 .except(user_room(&caller.user_id))
                 .emit("typing", &event)
                 .await
