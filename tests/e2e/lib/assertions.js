@@ -1,0 +1,69 @@
+// Shape checks of the contract's objects (PROTOCOL.md).
+
+import assert from "node:assert/strict";
+
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|\+00:00)$/;
+
+export function assertTime(value, what) {
+  assert.equal(typeof value, "string", `${what} is a string`);
+  assert.match(value, TIME, `${what} is RFC 3339 UTC with milliseconds`);
+}
+
+/** A `Message`, optionally matching `expect` field by field. */
+export function assertMessage(m, expect = {}) {
+  assert.equal(typeof m, "object", `a Message object, got ${JSON.stringify(m)}`);
+  assert.ok(m, "a Message object");
+  assert.equal(typeof m.id, "string", "message.id is a string");
+  assert.ok(m.id.length > 0, "message.id is not empty");
+  assert.equal(typeof m.room_id, "string", "message.room_id");
+  assert.ok(Number.isInteger(m.seq) && m.seq >= 1, `message.seq is a positive integer, got ${m.seq}`);
+  assert.equal(typeof m.sender_id, "string", "message.sender_id");
+  assert.equal(typeof m.client_id, "string", "message.client_id");
+  assert.equal(typeof m.body, "string", "message.body");
+  assert.ok(Array.isArray(m.attachments), "message.attachments is an array");
+  assert.ok(m.reply_to === null || typeof m.reply_to === "string", "message.reply_to is null or an id");
+  assertTime(m.created_at, "message.created_at");
+  assert.ok(m.edited_at === null || TIME.test(m.edited_at), `message.edited_at is null or a time, got ${m.edited_at}`);
+  assert.equal(typeof m.deleted, "boolean", "message.deleted is a boolean");
+  for (const [k, v] of Object.entries(expect)) {
+    assert.deepEqual(m[k], v, `message.${k}`);
+  }
+}
+
+/** A `Room`, optionally matching `expect` field by field. */
+export function assertRoom(r, expect = {}) {
+  assert.equal(typeof r, "object", `a Room object, got ${JSON.stringify(r)}`);
+  assert.ok(r, "a Room object");
+  assert.equal(typeof r.id, "string", "room.id");
+  assert.ok(["direct", "group"].includes(r.kind), `room.kind, got ${r.kind}`);
+  assert.equal(typeof r.name, "string", "room.name");
+  assert.equal(typeof r.created_by, "string", "room.created_by");
+  assertTime(r.created_at, "room.created_at");
+  assert.ok(Array.isArray(r.members), "room.members is an array");
+  for (const k of ["last_seq", "last_read_seq", "unread"]) {
+    assert.ok(Number.isInteger(r[k]) && r[k] >= 0, `room.${k} is a non-negative integer, got ${r[k]}`);
+  }
+  for (const [k, v] of Object.entries(expect)) {
+    if (k === "members") {
+      assert.deepEqual([...r.members].sort(), [...v].sort(), "room.members");
+    } else {
+      assert.deepEqual(r[k], v, `room.${k}`);
+    }
+  }
+}
+
+/** An HTTP error body `{error: {code, message}}` with the given status and code. */
+export function assertHttpError(res, status, code, what = "") {
+  assert.equal(res.status, status, `${what} status, body ${JSON.stringify(res.body)}`);
+  assert.equal(res.body?.error?.code, code, `${what} error.code, body ${JSON.stringify(res.body)}`);
+  assert.equal(typeof res.body.error.message, "string", `${what} error.message`);
+}
+
+/** `arr` is strictly ascending by 1 (contiguous) — returns nothing, asserts. */
+export function assertContiguous(nums, what = "seqs") {
+  for (let i = 1; i < nums.length; i++) {
+    if (nums[i] !== nums[i - 1] + 1) {
+      assert.fail(`${what} not contiguous at index ${i}: ${nums[i - 1]} then ${nums[i]} (${JSON.stringify(nums.slice(Math.max(0, i - 5), i + 5))})`);
+    }
+  }
+}
