@@ -11,7 +11,7 @@ use models::chat::{Message, Room, RoomKind};
 use models::events::Event;
 use presence::Presence;
 use rate_limit::{Decision, RateLimiter};
-use sequencer::Sequencer;
+use sequencer::{HandOffState, Sequencer};
 use serde::Deserialize;
 use store::{AuthStore, ChatStore, MemberRoom, NewMessage, Page, RoomRecord};
 
@@ -220,24 +220,65 @@ impl Chat {
             .ordering
             .sequence(&p.room_id, || sequencer.sequence(new))
             .await?;
-        // Published on every attempt, fresh or not: a node that died between sequencing and
-        // publishing leaves the message only in the sequencer, and the sender's retry must
-        // complete the hand-off. Consumers ignore duplicates.
-        let published = self
-            .deps
-            .handoff
-            .publish(&Event::MessageCreated {
-                message: sequenced.message.clone(),
-            })
-            .await;
+        // A retry publishes again unless the original's hand-off is known to have completed:
+        // a node that died between sequencing and publishing leaves the message only in the
+        // sequencer, and the sender's retry must complete the hand-off.
+        let published = if sequenced.handed_off
+            || (!sequenced.fresh && self.original_handed_off(&sequenced.message).await?)
+        {
+            Ok(())
+        } else {
+            self.deps
+                .handoff
+                .publish(&Event::MessageCreated {
+                    message: sequenced.message.clone(),
+                })
+                .await
+        };
         if sequenced.fresh {
             let broadcast = published.is_ok().then(|| sequenced.message.clone());
             self.ordering
                 .settle(&p.room_id, sequenced.message.seq, broadcast)
                 .await;
         }
+        if !sequenced.handed_off {
+            let outcome = match published {
+                Ok(()) => HandOffState::Done,
+                Err(_) => HandOffState::Failed,
+            };
+            // Recorded in the background: the sender's ack does not wait on it.
+            let sequencer = self.deps.sequencer.clone();
+            let message = sequenced.message.clone();
+            tokio::spawn(async move {
+                if let Err(e) = sequencer.record_hand_off(&message, outcome).await {
+                    // A later retry waits out the in-flight window, then hands off once
+                    // more; consumers ignore the duplicate.
+                    tracing::warn!(error = %e, "hand-off outcome not recorded");
+                }
+            });
+        }
         published?;
         Ok((sequenced.message, sequenced.fresh))
+    }
+
+    /// A retry that arrives while the original's hand-off may still be in flight (on this or
+    /// another node) waits for its outcome instead of publishing a second copy; once that
+    /// hand-off is overdue (its node died, or it failed), the retry completes it itself.
+    async fn original_handed_off(&self, original: &Message) -> Result<bool> {
+        const IN_FLIGHT: i64 = 6_000;
+        let deadline = original.created_at.millis() + IN_FLIGHT;
+        loop {
+            match self.deps.sequencer.hand_off_state(original).await? {
+                HandOffState::Done => return Ok(true),
+                HandOffState::Failed => return Ok(false),
+                HandOffState::Pending if Timestamp::now().millis() >= deadline => {
+                    return Ok(false);
+                }
+                HandOffState::Pending => {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+            }
+        }
     }
 
     fn checked_body(&self, body: &str, has_attachments: bool) -> Result<String> {

@@ -25,17 +25,34 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Where a sequenced message's hand-off stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOffState {
+    /// In flight, or its node died before recording anything.
+    Pending,
+    Done,
+    Failed,
+}
+
 /// A sequenced message and whether it is new (`false`: the `client_id` was seen before and
 /// this is the original).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sequenced {
     pub message: Message,
     pub fresh: bool,
+    /// For a retry: the original's hand-off is known to have completed, so it need not be
+    /// handed off again (each consumer queue then holds it exactly once).
+    pub handed_off: bool,
 }
 
 #[async_trait]
 pub trait Sequencer: Send + Sync + 'static {
     async fn sequence(&self, message: NewMessage) -> Result<Sequenced>;
+    /// Records how `message`'s hand-off ended, so that a retry of its `client_id` hands it off
+    /// again only when needed.
+    async fn record_hand_off(&self, message: &Message, outcome: HandOffState) -> Result<()>;
+    /// What is known of `message`'s hand-off.
+    async fn hand_off_state(&self, message: &Message) -> Result<HandOffState>;
     /// Accepted messages that may not be persisted yet, for the same page a store read covers.
     async fn recent(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>>;
     /// The room's highest assigned `seq`, where the sequencer knows more than the store.
@@ -62,7 +79,21 @@ impl Sequencer for StoreSequencer {
             .sequence_message(message)
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?;
-        Ok(Sequenced { message, fresh })
+        // The store is the embedded hand-off's durable side: what it returns as an original
+        // was committed together with its seq.
+        Ok(Sequenced {
+            handed_off: !fresh,
+            message,
+            fresh,
+        })
+    }
+
+    async fn record_hand_off(&self, _message: &Message, _outcome: HandOffState) -> Result<()> {
+        Ok(())
+    }
+
+    async fn hand_off_state(&self, _message: &Message) -> Result<HandOffState> {
+        Ok(HandOffState::Done)
     }
 
     async fn recent(&self, _room_id: &str, _page: Page, _limit: usize) -> Result<Vec<Message>> {

@@ -11,7 +11,8 @@
 //!   are the messages' JSON with `seq: 0` (the score is the truth), capped to the newest
 //!   [`RedisSequencerConfig::log_cap`] entries.
 //! - `{prefix}seq:{room_id}:dedupe:{sender_id}:{client_id}`: the `seq` a (sender, client id)
-//!   pair got, expiring after [`RedisSequencerConfig::dedupe_ttl`].
+//!   pair got, expiring after [`RedisSequencerConfig::dedupe_ttl`]; `{seq}:p` once the message
+//!   was handed off (a retry does not hand it off again), `{seq}:f` when its hand-off failed.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,24 +26,26 @@ use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 use models::chat::Message;
 use store::{ChatStore, NewMessage, Page};
 
-use crate::{Error, Result, Sequenced, Sequencer};
+use crate::{Error, HandOffState, Result, Sequenced, Sequencer};
 
 /// One `sequence` call.
 ///
 /// KEYS: counter, dedupe entry, log. ARGV: floor (`''` when the caller has not read the store),
 /// the message JSON, the dedupe TTL in milliseconds, the log cap.
 ///
-/// Replies `{0, seq, json}` for a retry whose original is still in the log, `{0, seq}` for one
-/// whose original was trimmed out, `{1, seq}` for a new message, and `{2}` when no floor was
+/// Replies `{0, seq, json, handed_off}` for a retry (`json` empty when the original was trimmed
+/// out of the log; `handed_off` 1 once [`Sequencer::record_hand_off`] recorded success), `{1, seq}` for a
+/// new message, and `{2}` when no floor was
 /// given and the counter is missing: Redis lost the room (restart without persistence, or a
 /// first message ever), so the caller must read the store's `last_seq` and call again with it.
 const SEQUENCE_LUA: &str = r#"
 local seen = redis.call('GET', KEYS[2])
 if seen then
-  local seq = tonumber(seen)
+  local seq = tonumber(string.match(seen, '^(%d+)'))
+  local handed_off = 0
+  if string.find(seen, ':p', 1, true) then handed_off = 1 end
   local original = redis.call('ZRANGEBYSCORE', KEYS[3], seq, seq)
-  if original[1] then return {0, seq, original[1]} end
-  return {0, seq}
+  return {0, seq, original[1] or '', handed_off}
 end
 local floor = 0
 if ARGV[1] == '' then
@@ -175,6 +178,13 @@ impl RedisSequencer {
             .map_err(unavailable)
     }
 
+    fn dedupe_key(&self, message: &Message) -> String {
+        self.room_key(
+            &message.room_id,
+            &format!("dedupe:{}:{}", message.sender_id, message.client_id),
+        )
+    }
+
     /// The original of a retry whose log entry was trimmed: the writer must have stored it.
     async fn stored_original(&self, message: &NewMessage, seq: u64) -> Result<Message> {
         let stored = self
@@ -226,21 +236,55 @@ impl Sequencer for RedisSequencer {
             FRESH => Ok(Sequenced {
                 message: message.into_message(seq),
                 fresh: true,
+                handed_off: false,
             }),
             RETRY => {
                 let original = match reply.get(2).and_then(Value::as_str) {
-                    Some(json) => decode(&json, seq)?,
-                    None => self.stored_original(&message, seq).await?,
+                    Some(json) if !json.is_empty() => decode(&json, seq)?,
+                    _ => self.stored_original(&message, seq).await?,
                 };
+                let handed_off = reply.get(3).and_then(Value::as_i64) == Some(1);
                 Ok(Sequenced {
                     message: original,
                     fresh: false,
+                    handed_off,
                 })
             }
             other => Err(Error::Unavailable(format!(
                 "unexpected sequencer script status {other}"
             ))),
         }
+    }
+
+    async fn hand_off_state(&self, message: &Message) -> Result<HandOffState> {
+        let value: Option<String> = self
+            .client
+            .get(self.dedupe_key(message))
+            .await
+            .map_err(unavailable)?;
+        Ok(match value {
+            Some(v) if v.ends_with(":p") => HandOffState::Done,
+            Some(v) if v.ends_with(":f") => HandOffState::Failed,
+            _ => HandOffState::Pending,
+        })
+    }
+
+    async fn record_hand_off(&self, message: &Message, outcome: HandOffState) -> Result<()> {
+        let mark = match outcome {
+            HandOffState::Done => "p",
+            HandOffState::Failed => "f",
+            HandOffState::Pending => return Ok(()),
+        };
+        self.client
+            .set::<(), _, _>(
+                self.dedupe_key(message),
+                format!("{}:{mark}", message.seq),
+                Some(fred::types::Expiration::KEEPTTL),
+                Some(fred::types::SetOptions::XX),
+                false,
+            )
+            .await
+            .map_err(unavailable)
     }
 
     async fn recent(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>> {

@@ -277,3 +277,35 @@ async fn unknown_room_is_refused_on_store() {
 async fn unknown_room_is_refused_on_redis() {
     on_redis(unknown_room_is_refused).await;
 }
+
+/// Once a message's hand-off is recorded, a retry of its client id says so on every node, so
+/// the retry is not handed off a second time.
+async fn a_recorded_hand_off_is_reported_to_retries(rig: Rig) {
+    let room = rig.room().await;
+    let nodes = [rig.node().await, rig.node().await];
+    let first = nodes[0]
+        .sequence(message(&room, "alice", "h1"))
+        .await
+        .unwrap();
+    assert!(first.fresh && !first.handed_off);
+    nodes[0]
+        .record_hand_off(&first.message, sequencer::HandOffState::Done)
+        .await
+        .unwrap();
+    for node in &nodes {
+        let again = node.sequence(message(&room, "alice", "h1")).await.unwrap();
+        assert!(!again.fresh);
+        assert!(again.handed_off, "the retry knows the hand-off completed");
+        assert_eq!(again.message.id, first.message.id);
+    }
+}
+
+#[tokio::test]
+async fn a_recorded_hand_off_is_reported_to_retries_on_store() {
+    on_store(a_recorded_hand_off_is_reported_to_retries).await;
+}
+
+#[tokio::test]
+async fn a_recorded_hand_off_is_reported_to_retries_on_redis() {
+    on_redis(a_recorded_hand_off_is_reported_to_retries).await;
+}

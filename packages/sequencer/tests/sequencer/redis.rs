@@ -220,3 +220,19 @@ async fn silent_redis_is_unavailable(rig: Rig) {
 async fn silent_redis_is_unavailable_on_redis() {
     on_redis(silent_redis_is_unavailable).await;
 }
+
+/// Until the hand-off is recorded, a retry must hand the message off again: its node may
+/// have died between sequencing and publishing.
+#[tokio::test]
+async fn an_unrecorded_hand_off_is_repeated_by_retries() {
+    on_redis(|rig: Rig| async move {
+        let room = rig.room().await;
+        let node = rig.node().await;
+        let first = node.sequence(message(&room, "bob", "u1")).await.unwrap();
+        let again = node.sequence(message(&room, "bob", "u1")).await.unwrap();
+        assert!(!again.fresh);
+        assert!(!again.handed_off);
+        assert_eq!(again.message.seq, first.message.seq);
+    })
+    .await;
+}
