@@ -83,8 +83,9 @@ impl std::fmt::Display for Refusal {
 #[derive(Debug, Clone)]
 struct JoinedRooms(Arc<Vec<String>>);
 
-/// Runs before the client is told it is connected: checks the token and puts the socket in its
-/// rooms, so that no message sent right after `connect` can miss it.
+/// Runs before the client is told it is connected: checks the token, registers the event
+/// handlers and puts the socket in its rooms, so that nothing sent right after `connect`, by
+/// the client or to its rooms, can miss it.
 async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
     TryData(auth): TryData<Value>,
@@ -103,6 +104,15 @@ async fn authenticate<A: Adapter>(
         tracing::warn!(error = %e, "could not load rooms; handshake refused");
         Refusal::Unavailable
     })?;
+    // Handlers too are in place before the client may emit: an event that arrives before its
+    // handler exists would be dropped without an ack.
+    socket.on("message:send", on_send::<A>);
+    socket.on("message:edit", on_edit::<A>);
+    socket.on("message:delete", on_delete::<A>);
+    socket.on("read", on_read::<A>);
+    socket.on("sync", on_sync::<A>);
+    socket.on("typing", on_typing::<A>);
+    socket.on_disconnect(on_disconnect::<A>);
     socket.join(user_room(&claims.sub));
     socket.join(rooms.iter().map(|r| chat_room(r)).collect::<Vec<_>>());
     socket.extensions.insert(JoinedRooms(Arc::new(rooms)));
@@ -120,14 +130,6 @@ async fn on_connect<A: Adapter>(
     Extension(caller): Extension<Caller>,
     Extension(JoinedRooms(rooms)): Extension<JoinedRooms>,
 ) {
-    socket.on("message:send", on_send::<A>);
-    socket.on("message:edit", on_edit::<A>);
-    socket.on("message:delete", on_delete::<A>);
-    socket.on("read", on_read::<A>);
-    socket.on("sync", on_sync::<A>);
-    socket.on("typing", on_typing::<A>);
-    socket.on_disconnect(on_disconnect::<A>);
-
     match chat
         .deps()
         .presence
