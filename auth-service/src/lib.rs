@@ -52,7 +52,7 @@ pub async fn run(
     let state = AppState::new(store.clone(), limiter, &keys, config.settings.clone())?;
     let checks: Vec<Arc<dyn Check>> = vec![
         Arc::new(state::StoreCheck(store)),
-        Arc::new(state::RedisCheck(redis)),
+        service_kit::redis::check(redis),
     ];
     let app = router(state)
         .merge(ops::router(checks))

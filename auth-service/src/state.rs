@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::extract::FromRef;
-use fred::prelude::{Client, ClientLike};
 use service_kit::ops::Check;
 use store::AuthStore;
 use token::{Issuer, KeyPair, Verifier};
@@ -66,19 +65,5 @@ impl Check for StoreCheck {
 
     async fn check(&self) -> Result<(), String> {
         self.0.ping().await.map_err(|e| e.to_string())
-    }
-}
-
-/// Readiness: Redis answers.
-pub struct RedisCheck(pub Client);
-
-#[async_trait]
-impl Check for RedisCheck {
-    fn name(&self) -> &str {
-        "redis"
-    }
-
-    async fn check(&self) -> Result<(), String> {
-        self.0.ping::<()>(None).await.map_err(|e| e.to_string())
     }
 }

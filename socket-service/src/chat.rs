@@ -636,25 +636,28 @@ impl Chat {
         Ok(())
     }
 
-    /// Which of the user's co-members (users sharing a room) are online.
-    pub async fn online_co_members(&self, user_id: &str) -> Result<Vec<String>> {
-        let mut others: Vec<String> = self
-            .deps
-            .store
-            .rooms_of(user_id)
-            .await?
-            .into_iter()
-            .flat_map(|m| m.room.members)
-            .filter(|m| m != user_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+    /// The user's rooms and the other users who share one of them, from one store read.
+    pub async fn rooms_and_co_members(&self, user_id: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let memberships = self.deps.store.rooms_of(user_id).await?;
+        let mut others = HashSet::new();
+        let mut rooms = Vec::with_capacity(memberships.len());
+        for MemberRoom { room, .. } in memberships {
+            others.extend(room.members.into_iter().filter(|m| m != user_id));
+            rooms.push(room.id);
+        }
+        let mut others: Vec<String> = others.into_iter().collect();
         others.sort();
-        let online = self.deps.presence.online(&others).await?;
-        Ok(others
-            .into_iter()
+        Ok((rooms, others))
+    }
+
+    /// Those of `users` who are online.
+    pub async fn online_among(&self, users: &[String]) -> Result<Vec<String>> {
+        let online = self.deps.presence.online(users).await?;
+        Ok(users
+            .iter()
             .zip(online)
-            .filter_map(|(u, on)| on.then_some(u))
+            .filter(|(_, on)| *on)
+            .map(|(u, _)| u.clone())
             .collect())
     }
 

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use fred::prelude::ClientLike;
 use service_kit::config::{Backends, ConfigError, env_or, secret_from_env};
 use service_kit::ops;
 use socketioxide::SocketIo;
@@ -154,10 +153,7 @@ pub async fn run(
                 }
             }
         }),
-        ops::check("redis", move || {
-            let redis = redis.clone();
-            async move { redis.ping::<()>(None).await.map_err(|e| e.to_string()) }
-        }),
+        service_kit::redis::check(redis),
     ];
     let app = service.wrap(
         service

@@ -79,9 +79,12 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// The user's chat rooms when the socket connected.
+/// The user's chat rooms when the socket connected, and who shares them.
 #[derive(Debug, Clone)]
-struct JoinedRooms(Arc<Vec<String>>);
+struct JoinedRooms {
+    rooms: Arc<Vec<String>>,
+    co_members: Arc<Vec<String>>,
+}
 
 /// Runs before the client is told it is connected: checks the token, registers the event
 /// handlers and puts the socket in its rooms, so that nothing sent right after `connect`, by
@@ -100,7 +103,7 @@ async fn authenticate<A: Adapter>(
         tracing::debug!(reason = %e, "socket handshake refused");
         Refusal::Unauthorized
     })?;
-    let rooms = chat.room_ids_of(&claims.sub).await.map_err(|e| {
+    let (rooms, co_members) = chat.rooms_and_co_members(&claims.sub).await.map_err(|e| {
         tracing::warn!(error = %e, "could not load rooms; handshake refused");
         Refusal::Unavailable
     })?;
@@ -115,7 +118,10 @@ async fn authenticate<A: Adapter>(
     socket.on_disconnect(on_disconnect::<A>);
     socket.join(user_room(&claims.sub));
     socket.join(rooms.iter().map(|r| chat_room(r)).collect::<Vec<_>>());
-    socket.extensions.insert(JoinedRooms(Arc::new(rooms)));
+    socket.extensions.insert(JoinedRooms {
+        rooms: Arc::new(rooms),
+        co_members: Arc::new(co_members),
+    });
     socket.extensions.insert(Caller {
         user_id: claims.sub,
         username: claims.name,
@@ -128,7 +134,7 @@ async fn on_connect<A: Adapter>(
     io: SocketIo<A>,
     State(chat): State<Arc<Chat>>,
     Extension(caller): Extension<Caller>,
-    Extension(JoinedRooms(rooms)): Extension<JoinedRooms>,
+    Extension(JoinedRooms { rooms, co_members }): Extension<JoinedRooms>,
 ) {
     match chat
         .deps()
@@ -140,7 +146,7 @@ async fn on_connect<A: Adapter>(
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "presence not recorded"),
     }
-    match chat.online_co_members(&caller.user_id).await {
+    match chat.online_among(&co_members).await {
         Ok(online) => {
             for user_id in online {
                 let _ = socket.emit("presence", &json!({"user_id": user_id, "online": true}));

@@ -58,3 +58,11 @@ pub async fn subscriber(url: &str) -> Result<fred::clients::SubscriberClient, fr
     });
     Ok(client)
 }
+
+/// Readiness: Redis answers a PING.
+pub fn check(client: Client) -> std::sync::Arc<dyn crate::ops::Check> {
+    crate::ops::check("redis", move || {
+        let client = client.clone();
+        async move { client.ping::<()>(None).await.map_err(|e| e.to_string()) }
+    })
+}
