@@ -4,6 +4,7 @@
 //!
 //! - [`auth`]: users and refresh-token families ([`AuthStore`]).
 //! - [`chat`]: rooms, memberships, messages and read pointers ([`ChatStore`]).
+//! - [`push`]: web-push subscriptions ([`PushStore`]).
 //! - [`mongo`], [`sqlite`]: the two implementations.
 //! - [`error`]: the one error type both return.
 
@@ -11,10 +12,12 @@ pub mod auth;
 pub mod chat;
 pub mod error;
 pub mod mongo;
+pub mod push;
 pub mod sqlite;
 
 pub use auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
 pub use chat::{ChatStore, Inserted, MemberRoom, NewMessage, Page, RoomRecord};
 pub use error::{Error, Result};
 pub use mongo::MongoStore;
+pub use push::{PushStore, PushSubscription};
 pub use sqlite::SqliteStore;

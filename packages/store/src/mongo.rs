@@ -5,7 +5,8 @@
 //! the epoch, like [`models::Timestamp`].
 //!
 //! Collections: `users`, `token_families`, `refresh_tokens` ([`AuthStore`], here), and `rooms`,
-//! `messages`, `read_pointers` ([`crate::ChatStore`], in the `chat` submodule). Indexes are
+//! `messages`, `read_pointers` ([`crate::ChatStore`], in the `chat` submodule),
+//! `push_subscriptions` ([`crate::PushStore`], in `push`). Indexes are
 //! created at [`MongoStore::connect`]; creating an existing index is a no-op, so every instance
 //! does it.
 //!
@@ -27,6 +28,7 @@ use crate::auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
 use crate::{Error, Result};
 
 mod chat;
+mod push;
 
 /// Applied unless the URL sets its own: the driver's defaults (30 s to select a server) would
 /// keep a request hanging long after a down database should have produced a 503.
@@ -109,7 +111,8 @@ impl MongoStore {
             .create_index(IndexModel::builder().keys(doc! { "user_id": 1 }).build())
             .await
             .map_err(map_err)?;
-        self.create_chat_indexes().await
+        self.create_chat_indexes().await?;
+        self.create_push_indexes().await
     }
 }
 

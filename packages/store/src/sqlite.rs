@@ -10,7 +10,7 @@
 //! tables by appending one batch to that list.
 //!
 //! [`AuthStore`] is implemented here, [`crate::ChatStore`] (and the embedded message sequencer,
-//! [`SqliteStore::sequence_message`]) in the `chat` submodule.
+//! [`SqliteStore::sequence_message`]) in the `chat` submodule, [`crate::PushStore`] in `push`.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,6 +24,7 @@ use crate::auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
 use crate::{Error, Result};
 
 mod chat;
+mod push;
 
 /// How long a statement waits for another process's write lock before giving up as
 /// [`Error::Unavailable`]. Only matters when a second process opens the same file.
@@ -106,6 +107,17 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (room_id, seq),
         UNIQUE (room_id, sender_id, client_id)
     ) STRICT;
+    ",
+    // 3: web-push subscriptions, one per endpoint.
+    "
+    CREATE TABLE IF NOT EXISTS push_subscriptions (
+        endpoint   TEXT    NOT NULL PRIMARY KEY,
+        user_id    TEXT    NOT NULL,
+        p256dh     TEXT    NOT NULL,
+        auth       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX IF NOT EXISTS push_subscriptions_user_id ON push_subscriptions (user_id);
     ",
 ];
 

@@ -1,6 +1,6 @@
 //! Conformance suite of the store traits: each case is one `async fn(Arc<dyn Trait>)` (an
-//! [`AuthStore`] or a [`ChatStore`]), run once on [`SqliteStore`] and once on [`MongoStore`] by
-//! a pair of tests named `<case>_on_sqlite` and `<case>_on_mongo`, so
+//! [`AuthStore`], a [`ChatStore`] or a [`PushStore`]), run once on [`SqliteStore`] and once on
+//! [`MongoStore`] by a pair of tests named `<case>_on_sqlite` and `<case>_on_mongo`, so
 //! `cargo test -p store on_mongo` picks one side.
 //!
 //! Every test gets a fresh SQLite file in its own temporary directory and a fresh MongoDB
@@ -9,11 +9,13 @@
 //!
 //! - [`users`], [`tokens`]: the shared [`AuthStore`] cases.
 //! - [`rooms`], [`messages`]: the shared [`ChatStore`] cases.
+//! - [`push`]: the shared [`store::PushStore`] cases.
 //! - [`sqlite`], [`mongo`]: what only one implementation has (reopening a file, the embedded
 //!   sequencer, a down server).
 
 mod messages;
 mod mongo;
+mod push;
 mod rooms;
 mod sqlite;
 mod tokens;
@@ -26,7 +28,8 @@ use std::sync::Arc;
 use models::Timestamp;
 use models::chat::{FileRef, Message, RoomKind};
 use store::{
-    AuthStore, ChatStore, MongoStore, NewRefreshToken, RoomRecord, SqliteStore, UserRecord,
+    AuthStore, ChatStore, MongoStore, NewRefreshToken, PushStore, RoomRecord, SqliteStore,
+    UserRecord,
 };
 use uuid::Uuid;
 
@@ -51,6 +54,15 @@ impl Erased for dyn AuthStore {
 }
 
 impl Erased for dyn ChatStore {
+    fn sqlite(store: SqliteStore) -> Arc<Self> {
+        Arc::new(store)
+    }
+    fn mongo(store: MongoStore) -> Arc<Self> {
+        Arc::new(store)
+    }
+}
+
+impl Erased for dyn PushStore {
     fn sqlite(store: SqliteStore) -> Arc<Self> {
         Arc::new(store)
     }

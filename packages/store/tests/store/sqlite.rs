@@ -347,5 +347,5 @@ async fn a_version_1_file_gains_the_chat_tables() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
