@@ -21,6 +21,7 @@ import { after, before, describe } from "node:test";
 import { LocalCluster, localClusterUnavailable } from "../lib/local-cluster.js";
 import { serverTest } from "../lib/server.js";
 import {
+  apiOk,
   cid,
   connect,
   createGroup,
@@ -129,6 +130,8 @@ describe("local cluster: the services as processes behind NGINX", { skip: skip ?
 
   ltest("a chat session through NGINX on two nodes goes on when one node is killed, losing nothing", async () => {
     const [alice, bob, carol] = await Promise.all([register(srv, "alice"), register(srv, "bob"), register(srv, "carol")]);
+    const found = await apiOk(srv, "GET", `/api/users?q=${encodeURIComponent(bob.username)}`, 200, { token: alice });
+    assert.ok(JSON.stringify(found).includes(bob.id), `/api/users through NGINX finds bob: ${JSON.stringify(found)}`);
     const room = await createGroup(srv, alice, [bob, carol]);
 
     // WebSocket clients pinned to each node by the affinity cookie; carol long-polls, so each
