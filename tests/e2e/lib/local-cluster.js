@@ -85,8 +85,10 @@ export class LocalCluster {
       console.error(`[e2e] kept the local cluster in ${this.dir}`);
       return;
     }
+    const prefix = `lc${this.env?.RUN_ID}`;
     await this.run("destroy");
     await fsp.rm(path.dirname(this.dir), { recursive: true, force: true });
+    if (this.env) await deleteAmqpTopology(this.env.AMQP_URL, prefix).catch(() => {});
   }
 
   /** The RabbitMQ queue of one consumer of this cluster (its AMQP prefix). */
@@ -117,5 +119,20 @@ export class LocalCluster {
     } catch {
       return "";
     }
+  }
+}
+
+/** Removes a cluster's exchanges and queues from the shared broker (best effort). */
+async function deleteAmqpTopology(amqpUrl, prefix) {
+  const { default: amqp } = await import("amqplib");
+  const conn = await amqp.connect(amqpUrl);
+  try {
+    const ch = await conn.createChannel();
+    for (const q of ["db-writer", "push-service", "db-writer.dead", "push-service.dead"]) {
+      await ch.deleteQueue(`${prefix}.${q}`);
+    }
+    for (const x of ["chat.events", "chat.dead"]) await ch.deleteExchange(`${prefix}.${x}`);
+  } finally {
+    await conn.close().catch(() => {});
   }
 }
