@@ -1,118 +1,15 @@
 //! Broker outages against the RabbitMQ hand-off. This binary starts a RabbitMQ node of its own
-//! (scripts/test-servers with `CHAT_TEST_SERVERS=rabbitmq`) and stops it at the end, because
-//! it takes the broker away: the node other tests share must not blink.
+//! ([`testkit::PrivateServers`]) and stops it at the end, because it takes the broker away: the
+//! node other tests share must not blink.
 
-use std::{
-    path::PathBuf,
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use handoff::{
     ConsumerQueue, Error, HandOff, RabbitHandOff, RabbitOptions, Topology,
     lapin::{Connection, ConnectionProperties, options::BasicGetOptions},
 };
 use models::{chat::Message, events::Event, time::Timestamp};
-
-/// A private RabbitMQ node, stopped (by the PIDs its start recorded) when dropped.
-struct Node {
-    script: PathBuf,
-    dir: String,
-    url: String,
-    rabbitmqctl: String,
-    frozen: Option<String>,
-}
-
-impl Node {
-    async fn start() -> Node {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-servers");
-        let out = tokio::process::Command::new(&script)
-            .arg("start")
-            .env("CHAT_TEST_SERVERS", "rabbitmq")
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .expect("run scripts/test-servers");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "scripts/test-servers start failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let var = |name: &str| -> String {
-            stdout
-                .lines()
-                .find_map(|line| line.strip_prefix(&format!("export {name}=")))
-                .map(unquote)
-                .unwrap_or_else(|| panic!("scripts/test-servers printed no {name}:\n{stdout}"))
-        };
-        Node {
-            dir: var("CHAT_TEST_SERVERS_DIR"),
-            url: var("CHAT_TEST_AMQP_URL"),
-            rabbitmqctl: var("CHAT_TEST_RABBITMQCTL"),
-            script,
-            frozen: None,
-        }
-    }
-
-    async fn rabbitmqctl(&self, args: &[&str]) {
-        let out = tokio::process::Command::new(&self.rabbitmqctl)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .expect("run rabbitmqctl");
-        assert!(
-            out.status.success(),
-            "rabbitmqctl {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// SIGSTOP/SIGCONT the broker's Erlang VM: a broker that hangs without closing sockets.
-    async fn signal(&mut self, signal: &str) {
-        let pid = std::fs::read_to_string(format!("{}/rabbitmq/beam.pid", self.dir))
-            .expect("the node's beam.pid");
-        let pid = pid.trim().to_owned();
-        let status = tokio::process::Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .await
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} {pid}");
-        self.frozen = (signal == "-STOP").then_some(pid);
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(pid) = &self.frozen {
-            let _ = std::process::Command::new("kill")
-                .args(["-CONT", pid])
-                .status();
-        }
-        let _ = std::process::Command::new(&self.script)
-            .args(["stop", &self.dir])
-            .stdin(Stdio::null())
-            .status();
-    }
-}
-
-/// Undoes bash's `printf %q` for the values test-servers prints (paths and URLs).
-fn unquote(value: &str) -> String {
-    if let Some(inner) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
-        return inner.to_owned();
-    }
-    let mut out = String::new();
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => out.extend(chars.next()),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use testkit::PrivateServers;
 
 fn event(body: &str) -> Event {
     Event::MessageCreated {
@@ -199,7 +96,7 @@ async fn publishing_fails_fast_during_outages_and_recovers_without_a_restart() {
             .with_test_writer()
             .try_init();
     }
-    let mut node = Node::start().await;
+    let mut node = PrivateServers::start("rabbitmq").await;
     let topology = Topology::with_prefix("faults");
     let options = RabbitOptions {
         publish_timeout: TIMEOUT,
@@ -208,7 +105,7 @@ async fn publishing_fails_fast_during_outages_and_recovers_without_a_restart() {
         heartbeat: 2,
         ..RabbitOptions::default()
     };
-    let handoff = RabbitHandOff::connect_with(&node.url, topology.clone(), options)
+    let handoff = RabbitHandOff::connect_with(&node.amqp_url(), topology.clone(), options)
         .await
         .expect("connect");
     let before = event("before the outage");
@@ -225,16 +122,16 @@ async fn publishing_fails_fast_during_outages_and_recovers_without_a_restart() {
     assert!(handoff.is_connected());
 
     // 2. The broker freezes: sockets stay open, nothing answers.
-    node.signal("-STOP").await;
+    node.signal_rabbitmq("-STOP").await;
     assert_fails_within_timeout(&handoff, "broker frozen").await;
-    node.signal("-CONT").await;
+    node.signal_rabbitmq("-CONT").await;
     let after_freeze = event("after the freeze");
     let took = publish_until_it_succeeds(&handoff, &after_freeze).await;
     eprintln!("publishing worked again {took:?} after the broker thawed");
 
     // Confirmed events survived the restart (durable queue, persistent messages); failed
     // publishes may or may not be there (the sender retries those, the writer deduplicates).
-    let held = db_writer_events(&node.url, &topology).await;
+    let held = db_writer_events(&node.amqp_url(), &topology).await;
     for confirmed in [&before, &after_restart, &after_freeze] {
         assert!(
             held.contains(confirmed),

@@ -10,10 +10,8 @@
 //! - [`cases`]: what both implementations promise.
 //! - [`redis`]: what only the Redis one has (dead nodes reaped, a node taken for dead coming
 //!   back, a Redis that stops answering).
-//! - [`proxy`]: a TCP proxy that can stop forwarding, to make Redis unreachable mid-test.
 
 mod cases;
-mod proxy;
 mod redis;
 
 use std::future::Future;
@@ -57,7 +55,7 @@ impl Rig {
         self.redis_node_via(url, node_ttl).await
     }
 
-    /// A Redis node connected through `url` (a [`proxy::Proxy`]); panics on the local backend.
+    /// A Redis node connected through `url` (a [`testkit::Proxy`]); panics on the local backend.
     pub async fn redis_node_via(&self, url: &str, node_ttl: Duration) -> RedisPresence {
         let Backend::Redis { prefix, .. } = &self.backend else {
             panic!("a Redis-only case ran on the local backend");

@@ -9,8 +9,8 @@ use fred::prelude::{KeysInterface, SetsInterface};
 use presence::{Error, Presence};
 use tokio::sync::broadcast;
 
-use crate::proxy::Proxy;
 use crate::{Rig, on_redis, redis_url, users};
+use testkit::Proxy;
 
 /// What `offline` announces until `deadline`, with when each came.
 async fn announced_until(
@@ -126,10 +126,8 @@ async fn node_taken_for_dead_registers_again_on_redis() {
 /// A Redis that stops answering (connection open, silent) makes every call fail with
 /// `Unavailable` within seconds, never hang.
 async fn silent_redis_is_unavailable(rig: Rig) {
-    let proxy = Proxy::start(&redis_url()).await;
-    let node = rig
-        .redis_node_via(&proxy.url(), Duration::from_secs(15))
-        .await;
+    let (proxy, via) = Proxy::for_url(&redis_url()).await;
+    let node = rig.redis_node_via(&via, Duration::from_secs(15)).await;
     assert!(node.connected("u", "s1").await.unwrap());
 
     proxy.freeze();

@@ -10,10 +10,8 @@
 //! - [`cases`]: what both implementations promise.
 //! - [`redis`]: what only the Redis one has (the recent log, its cap, the floor after Redis lost
 //!   its data, a Redis that stops answering).
-//! - [`proxy`]: a TCP proxy that can stop forwarding, to make Redis unreachable mid-test.
 
 mod cases;
-mod proxy;
 mod redis;
 
 use std::future::Future;
@@ -62,7 +60,7 @@ impl Rig {
         }
     }
 
-    /// A Redis node whose connection goes through `url` (a [`proxy::Proxy`]); panics on the
+    /// A Redis node whose connection goes through `url` (a [`testkit::Proxy`]); panics on the
     /// store backend.
     pub async fn redis_node_via(&self, url: &str) -> Arc<dyn Sequencer> {
         let Backend::Redis { prefix, config, .. } = &self.backend else {

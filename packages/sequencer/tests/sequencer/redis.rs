@@ -9,8 +9,8 @@ use models::chat::Message;
 use sequencer::{Error, RedisSequencerConfig};
 use store::{ChatStore, Page};
 
-use crate::proxy::Proxy;
 use crate::{Rig, delete_keys, message, on_redis, on_redis_with, redis_url};
+use testkit::Proxy;
 
 /// No message at all.
 const NONE: [u64; 0] = [];
@@ -190,8 +190,8 @@ async fn stale_counter_is_lifted_on_redis() {
 /// `Unavailable` within seconds: a send must fail fast, never hang.
 async fn silent_redis_is_unavailable(rig: Rig) {
     let room = rig.room().await;
-    let proxy = Proxy::start(&redis_url()).await;
-    let node = rig.redis_node_via(&proxy.url()).await;
+    let (proxy, via) = Proxy::for_url(&redis_url()).await;
+    let node = rig.redis_node_via(&via).await;
     node.sequence(message(&room, "alice", "c0")).await.unwrap();
 
     proxy.freeze();
