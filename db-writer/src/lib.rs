@@ -6,7 +6,9 @@
 //! - [`consumer`]: the distributed mode's RabbitMQ consumer: batches, acks after the store
 //!   confirmed, dead-letters poison messages, reconnects by itself.
 //! - [`Config`] and [`run`]: the service as its binary runs it, with `/healthz`, `/readyz`
-//!   and `/metrics`.
+//!   and `/metrics`, and beside the consumer the [`sequencer::Reconciler`], which stores what
+//!   the Redis recent log holds but no event ever brought (a node died between sequencing a
+//!   message and publishing it).
 
 pub mod consumer;
 pub mod writer;
@@ -16,6 +18,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use handoff::Topology;
+use sequencer::{Reconciler, ReconcilerConfig};
 use service_kit::config::{Backends, ConfigError, Secret, env_or};
 use store::ChatStore;
 use tokio::net::TcpListener;
@@ -36,6 +39,12 @@ pub struct Config {
     /// The consumer: `CHAT_AMQP_URL`, `CHAT_AMQP_PREFIX`, `CHAT_WRITER_BATCH_MAX`,
     /// `CHAT_WRITER_BATCH_WAIT_MS`, `CHAT_WRITER_MAX_ATTEMPTS`.
     pub consumer: ConsumerConfig,
+    /// `CHAT_REDIS_URL`, `redis://127.0.0.1:6379`: the sequencer's recent logs.
+    pub redis_url: Secret,
+    /// `CHAT_REDIS_PREFIX`, `chat:`: the socket nodes' key prefix.
+    pub redis_prefix: String,
+    /// `CHAT_RECONCILE_AFTER_MS` (30000) and `CHAT_RECONCILE_INTERVAL_MS` (5000).
+    pub reconcile: ReconcilerConfig,
 }
 
 impl Config {
@@ -48,6 +57,17 @@ impl Config {
         consumer.batch_max = positive("CHAT_WRITER_BATCH_MAX", consumer.batch_max)?;
         consumer.batch_wait = Duration::from_millis(env_or("CHAT_WRITER_BATCH_WAIT_MS", 20)?);
         consumer.max_attempts = positive("CHAT_WRITER_MAX_ATTEMPTS", consumer.max_attempts)?;
+        let defaults = ReconcilerConfig::default();
+        let reconcile = ReconcilerConfig {
+            after: Duration::from_millis(env_or(
+                "CHAT_RECONCILE_AFTER_MS",
+                defaults.after.as_millis() as u64,
+            )?),
+            interval: Duration::from_millis(positive(
+                "CHAT_RECONCILE_INTERVAL_MS",
+                defaults.interval.as_millis() as u64,
+            )?),
+        };
         Ok(Config {
             listen: env_or(
                 "CHAT_DB_WRITER_LISTEN",
@@ -56,6 +76,9 @@ impl Config {
             mongodb_url: backends.mongodb_url,
             mongodb_database: backends.mongodb_database,
             consumer,
+            redis_url: backends.redis_url,
+            redis_prefix: backends.redis_prefix,
+            reconcile,
         })
     }
 }
@@ -77,7 +100,8 @@ where
 }
 
 /// Runs the service until `shutdown`: the operations endpoints on `listener` at once, then
-/// (once MongoDB answers) the consumer. Returns after the consumer settled its last batch.
+/// (once MongoDB answers) the consumer and the reconciler. Returns after the consumer settled
+/// its last batch.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -125,10 +149,47 @@ pub async fn run(
     let store: Arc<dyn ChatStore> = Arc::new(store);
     let _ = store_cell.set(store.clone());
 
+    let reconciler = tokio::spawn(reconcile(
+        config.redis_url.clone(),
+        config.redis_prefix.clone(),
+        store.clone(),
+        config.reconcile,
+        shutdown.clone(),
+    ));
     let consumer = Consumer::with_status(Arc::new(Writer::new(store)), config.consumer, status);
     consumer.run(shutdown.clone()).await;
+    reconciler.await?;
     ops.await??;
     Ok(())
+}
+
+/// Runs the reconciler once Redis answers. Redis being away never stops the consumer: the
+/// reconciler only waits for it.
+async fn reconcile(
+    url: Secret,
+    prefix: String,
+    store: Arc<dyn ChatStore>,
+    config: ReconcilerConfig,
+    shutdown: CancellationToken,
+) {
+    let mut delay = Duration::from_millis(200);
+    let client = loop {
+        tokio::select! {
+            connected = service_kit::redis::connect(url.expose()) => match connected {
+                Ok(client) => break client,
+                Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "Redis not available"),
+            },
+            _ = shutdown.cancelled() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    };
+    Reconciler::new(client, prefix, store, config)
+        .run(shutdown)
+        .await;
 }
 
 /// Connects to MongoDB, retrying with backoff until it answers; `None` on shutdown first.

@@ -1,7 +1,6 @@
 //! Helpers: the test servers' URLs, unique names, sample events, a consumer in-process, and
 //! looks into the store and the queues.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,16 +18,17 @@ use models::time::Timestamp;
 use service_kit::config::Secret;
 use store::{ChatStore, MongoStore, Page, RoomRecord};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+pub use testkit::{Proxy, eventually, eventually_every};
 
 fn required(name: &str) -> String {
     service_kit::telemetry::init_for_tests();
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: these tests need the test servers. Run them with \
-             `exports=$(CHAT_TEST_SERVERS=\"mongodb rabbitmq\" scripts/test-servers start) && \
-             eval \"$exports\"` first"
+             `exports=$(CHAT_TEST_SERVERS=\"redis mongodb rabbitmq\" scripts/test-servers start) \
+             && eval \"$exports\"` first"
         )
     })
 }
@@ -41,43 +41,73 @@ pub fn mongodb_url() -> String {
     required("CHAT_TEST_MONGODB_URL")
 }
 
+pub fn redis_url() -> String {
+    required("CHAT_TEST_REDIS_URL")
+}
+
+/// A proxy to the test broker, and the AMQP URL that goes through it.
+pub async fn amqp_proxy() -> (Proxy, String) {
+    Proxy::for_url(&amqp_url()).await
+}
+
+/// A proxy to the test MongoDB, and the URL that goes through it.
+pub async fn mongodb_proxy() -> (Proxy, String) {
+    let (proxy, url) = Proxy::for_url(&mongodb_url()).await;
+    // One server behind another address: talk to it directly, no topology discovery.
+    let separator = if url.contains('?') { "&" } else { "/?" };
+    (proxy, format!("{url}{separator}directConnection=true"))
+}
+
 pub fn unique(what: &str) -> String {
     format!("{what}-{}", uuid::Uuid::now_v7().simple())
 }
 
 /// One test's world: its own exchanges and queues, its own database, a publisher.
 pub struct World {
+    pub amqp_url: String,
     pub topology: Topology,
     pub database: String,
     pub store: Arc<dyn ChatStore>,
     pub publisher: Arc<RabbitHandOff>,
-    pub broker: Connection,
 }
 
 impl World {
     pub async fn new() -> World {
+        World::on(amqp_url()).await
+    }
+
+    /// A world on the broker of `amqp_url` (e.g. a private node a test restarts).
+    pub async fn on(amqp_url: String) -> World {
         let topology = Topology::with_prefix(unique("dbw"));
         let database = unique("dbw");
         let store = MongoStore::connect(&mongodb_url(), &database)
             .await
             .expect("connect to the test MongoDB");
-        let publisher = RabbitHandOff::connect(&amqp_url(), topology.clone())
+        let publisher = RabbitHandOff::connect(&amqp_url, topology.clone())
             .await
             .expect("connect the publisher to the test RabbitMQ");
-        let broker = Connection::connect(&amqp_url(), ConnectionProperties::default())
-            .await
-            .expect("the test connects to RabbitMQ");
         World {
+            amqp_url,
             topology,
             database,
             store: Arc::new(store),
             publisher: Arc::new(publisher),
-            broker,
         }
     }
 
+    /// A channel on a connection of its own (close it after use): the test's looks survive a
+    /// broker restart.
+    async fn channel(&self) -> (Connection, handoff::lapin::Channel) {
+        let connection = Connection::connect(&self.amqp_url, ConnectionProperties::default())
+            .await
+            .expect("the test connects to RabbitMQ");
+        let channel = connection.create_channel().await.expect("channel");
+        (connection, channel)
+    }
+
     pub fn config(&self) -> ConsumerConfig {
-        let mut config = ConsumerConfig::new(Secret::new(amqp_url()), self.topology.clone());
+        let mut config =
+            ConsumerConfig::new(Secret::new(self.amqp_url.clone()), self.topology.clone());
         config.lag_interval = Duration::from_millis(500);
         config
     }
@@ -102,7 +132,7 @@ impl World {
 
     /// Publishes raw bytes as if they were an event of `routing_key`.
     pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
-        let channel = self.broker.create_channel().await.expect("channel");
+        let (connection, channel) = self.channel().await;
         channel
             .basic_publish(
                 self.topology.exchange().into(),
@@ -115,12 +145,12 @@ impl World {
             .expect("publish raw")
             .await
             .expect("raw publish sent");
-        channel.close(200, "OK".into()).await.expect("close");
+        let _ = connection.close(200, "OK".into()).await;
     }
 
     /// How many messages wait, ready, in `queue`.
     pub async fn ready_in(&self, queue: &str) -> u32 {
-        let channel = self.broker.create_channel().await.expect("channel");
+        let (connection, channel) = self.channel().await;
         let declared = channel
             .queue_declare(
                 queue.into(),
@@ -132,7 +162,7 @@ impl World {
             )
             .await
             .expect("passive queue.declare");
-        let _ = channel.close(200, "OK".into()).await;
+        let _ = connection.close(200, "OK".into()).await;
         declared.message_count()
     }
 
@@ -146,7 +176,7 @@ impl World {
 
     /// Takes (acks) every message of `queue`, returning their bodies.
     pub async fn drain(&self, queue: &str) -> Vec<Vec<u8>> {
-        let channel = self.broker.create_channel().await.expect("channel");
+        let (connection, channel) = self.channel().await;
         let mut bodies = Vec::new();
         while let Some(got) = channel
             .basic_get(queue.into(), BasicGetOptions { no_ack: true })
@@ -155,7 +185,7 @@ impl World {
         {
             bodies.push(got.delivery.data);
         }
-        let _ = channel.close(200, "OK".into()).await;
+        let _ = connection.close(200, "OK".into()).await;
         bodies
     }
 
@@ -221,6 +251,19 @@ pub async fn publish_all_with(publisher: &RabbitHandOff, events: Vec<Event>) {
         .await;
 }
 
+/// [`publish_all_with`], sending each event again until its publish is confirmed.
+pub async fn publish_all_retrying(publisher: &RabbitHandOff, events: Vec<Event>) {
+    futures_util::stream::iter(events)
+        .map(|event| async move {
+            while publisher.publish(&event).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
+}
+
 /// A consumer running in-process.
 pub struct Running {
     pub shutdown: CancellationToken,
@@ -274,38 +317,6 @@ pub fn created(messages: &[Message]) -> Vec<Event> {
         .collect()
 }
 
-/// Waits until `condition` holds, polling; fails the test with `what` after `timeout`.
-pub async fn eventually<F, Fut>(timeout: Duration, what: &str, condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    eventually_every(timeout, Duration::from_millis(50), what, condition).await;
-}
-
-/// [`eventually`], polling every `every` (for conditions that are costly to check).
-pub async fn eventually_every<F, Fut>(
-    timeout: Duration,
-    every: Duration,
-    what: &str,
-    mut condition: F,
-) where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?}: {what}"
-        );
-        tokio::time::sleep(every).await;
-    }
-}
-
 /// Asserts each room holds exactly `expected` (by id), with seqs `1..=n` and no gap.
 pub async fn assert_stored_exactly(world: &World, rooms: &[String], expected: &[Message]) {
     for room in rooms {
@@ -323,105 +334,5 @@ pub async fn assert_stored_exactly(world: &World, rooms: &[String], expected: &[
             );
             assert_eq!(got.body, want.body);
         }
-    }
-}
-
-/// A TCP proxy in front of a test server whose connections the test can cut, or refuse for a
-/// while, as a restart or a network failure would, without disturbing the server other tests
-/// share.
-pub struct Proxy {
-    pub addr: std::net::SocketAddr,
-    state: Arc<std::sync::Mutex<ProxyState>>,
-    task: JoinHandle<()>,
-}
-
-#[derive(Default)]
-struct ProxyState {
-    /// Cancelled to drop the connections open now.
-    cut: CancellationToken,
-    /// New connections are closed at once while down.
-    down: bool,
-}
-
-impl Proxy {
-    /// A proxy to the test broker, and the AMQP URL that goes through it.
-    pub async fn amqp() -> (Proxy, String) {
-        let url = amqp_url();
-        let (scheme_auth, rest) = url
-            .split_once('@')
-            .expect("amqp://user:pass@host:port/vhost");
-        let (upstream, vhost) = rest.split_once('/').unwrap_or((rest, ""));
-        let proxy = Proxy::start(upstream.to_owned()).await;
-        let url = format!("{scheme_auth}@{}/{vhost}", proxy.addr);
-        (proxy, url)
-    }
-
-    /// A proxy to the test MongoDB, and the URL that goes through it.
-    pub async fn mongodb() -> (Proxy, String) {
-        let url = mongodb_url();
-        let upstream = url
-            .strip_prefix("mongodb://")
-            .and_then(|rest| rest.split(['/', '?']).next())
-            .filter(|host| !host.contains(',') && !host.contains('@'))
-            .unwrap_or_else(|| panic!("the proxy needs a plain mongodb://host:port URL: {url}"));
-        let proxy = Proxy::start(upstream.to_owned()).await;
-        let url = format!("mongodb://{}/?directConnection=true", proxy.addr);
-        (proxy, url)
-    }
-
-    async fn start(upstream: String) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the proxy");
-        let addr = listener.local_addr().expect("proxy address");
-        let state = Arc::new(std::sync::Mutex::new(ProxyState::default()));
-        let task = {
-            let state = state.clone();
-            tokio::spawn(async move {
-                while let Ok((mut client, _)) = listener.accept().await {
-                    let (token, down) = {
-                        let state = state.lock().unwrap();
-                        (state.cut.clone(), state.down)
-                    };
-                    if down {
-                        continue;
-                    }
-                    let upstream = upstream.clone();
-                    tokio::spawn(async move {
-                        let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
-                            return;
-                        };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            _ = token.cancelled() => {}
-                        }
-                    });
-                }
-            })
-        };
-        Proxy { addr, state, task }
-    }
-
-    /// Drops every open connection; new ones are accepted again at once.
-    pub fn cut(&self) {
-        let old = std::mem::take(&mut self.state.lock().unwrap().cut);
-        old.cancel();
-    }
-
-    /// Drops every open connection and refuses new ones until [`Proxy::up`].
-    pub fn down(&self) {
-        self.state.lock().unwrap().down = true;
-        self.cut();
-    }
-
-    pub fn up(&self) {
-        self.state.lock().unwrap().down = false;
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.down();
-        self.task.abort();
     }
 }

@@ -8,9 +8,15 @@
 //! - [`redis`]: [`RedisSequencer`], one Redis Lua script per message, in the distributed mode.
 //! - [`StoreSequencer`] (here): one transaction of the embedded SQLite store, in the standalone
 //!   server.
+//!
+//! [`reconcile`]: the [`Reconciler`], which stores Redis recent-log entries whose hand-off was
+//! lost (the distributed mode's db-writer runs it). The standalone server needs none: its
+//! sequencer writes the message to the store in the same transaction.
 
+pub mod reconcile;
 pub mod redis;
 
+pub use reconcile::{Pass, Reconciler, ReconcilerConfig};
 pub use redis::{RedisSequencer, RedisSequencerConfig};
 
 use async_trait::async_trait;

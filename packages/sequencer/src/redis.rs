@@ -13,6 +13,15 @@
 //! - `{prefix}seq:{room_id}:dedupe:{sender_id}:{client_id}`: the `seq` a (sender, client id)
 //!   pair got, expiring after [`RedisSequencerConfig::dedupe_ttl`]; `{seq}:p` once the message
 //!   was handed off (a retry does not hand it off again), `{seq}:f` when its hand-off failed.
+//! - `{prefix}seq:{room_id}:reconciled`: the `seq` up to which the [`crate::Reconciler`] has
+//!   made sure the store holds the room's log.
+//!
+//! And one key for all rooms, written before each message's script on the same connection (so
+//! a message that got a `seq` always has its room listed), outside the scripts:
+//!
+//! - `{prefix}seq:active`: a sorted set of room ids scored by their last sequencing time in
+//!   Unix milliseconds; the reconciler's list of rooms to look at.
+//! - `{prefix}seq:reconciler`: the lease of the one reconciler working now.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -135,7 +144,7 @@ impl RedisSequencer {
     }
 
     fn room_key(&self, room_id: &str, what: &str) -> String {
-        format!("{}seq:{{{room_id}}}:{what}", self.prefix)
+        room_key(&self.prefix, room_id, what)
     }
 
     fn is_seeded(&self, room_id: &str) -> bool {
@@ -218,18 +227,38 @@ impl Sequencer for RedisSequencer {
         let json = serde_json::to_string(&message.clone().into_message(0))
             .map_err(|e| Error::Unavailable(format!("encoding a message: {e}")))?;
 
-        let mut floor = None;
-        if !self.is_seeded(&room_id) {
-            floor = Some(self.floor(&room_id).await?);
-        }
-        let mut reply = self.run(&keys, floor, &json).await?;
-        if status(&reply)? == NEEDS_FLOOR {
-            floor = Some(self.floor(&room_id).await?);
-            reply = self.run(&keys, floor, &json).await?;
-        }
-        if floor.is_some() {
-            self.mark_seeded(&room_id);
-        }
+        // Listed before the script runs, in the same round trip: a connection's commands run
+        // in the order they were sent, so no room holds a `seq` the reconciler cannot find.
+        let now = models::time::Timestamp::now().millis() as f64;
+        let listed = async {
+            self.client
+                .zadd::<i64, _, _>(
+                    active_key(&self.prefix),
+                    None,
+                    None,
+                    false,
+                    false,
+                    (now, room_id.as_str()),
+                )
+                .await
+                .map_err(unavailable)
+        };
+        let sequenced = async {
+            let mut floor = None;
+            if !self.is_seeded(&room_id) {
+                floor = Some(self.floor(&room_id).await?);
+            }
+            let mut reply = self.run(&keys, floor, &json).await?;
+            if status(&reply)? == NEEDS_FLOOR {
+                floor = Some(self.floor(&room_id).await?);
+                reply = self.run(&keys, floor, &json).await?;
+            }
+            if floor.is_some() {
+                self.mark_seeded(&room_id);
+            }
+            Ok::<_, Error>(reply)
+        };
+        let (_, reply) = tokio::try_join!(listed, sequenced)?;
 
         let seq = reply_seq(&reply)?;
         match status(&reply)? {
@@ -324,12 +353,20 @@ impl Sequencer for RedisSequencer {
     }
 }
 
-fn unavailable(e: fred::error::Error) -> Error {
+pub(crate) fn room_key(prefix: &str, room_id: &str, what: &str) -> String {
+    format!("{prefix}seq:{{{room_id}}}:{what}")
+}
+
+pub(crate) fn active_key(prefix: &str) -> String {
+    format!("{prefix}seq:active")
+}
+
+pub(crate) fn unavailable(e: fred::error::Error) -> Error {
     Error::Unavailable(format!("redis: {e}"))
 }
 
 /// A log entry with its real `seq`.
-fn decode(json: &str, seq: u64) -> Result<Message> {
+pub(crate) fn decode(json: &str, seq: u64) -> Result<Message> {
     let mut message: Message = serde_json::from_str(json)
         .map_err(|e| Error::Unavailable(format!("decoding a recent-log entry: {e}")))?;
     message.seq = seq;
@@ -351,14 +388,14 @@ fn reply_seq(reply: &[Value]) -> Result<u64> {
 }
 
 /// Scores above (or below) `seq`, not `seq` itself.
-fn exclusive(seq: u64) -> ZRange {
+pub(crate) fn exclusive(seq: u64) -> ZRange {
     ZRange {
         kind: ZRangeKind::Exclusive,
         range: ZRangeBound::Index(i64::try_from(seq).unwrap_or(i64::MAX)),
     }
 }
 
-fn inf() -> ZRange {
+pub(crate) fn inf() -> ZRange {
     ZRange {
         kind: ZRangeKind::Inclusive,
         range: ZRangeBound::InfiniteScore,
