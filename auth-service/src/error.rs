@@ -16,6 +16,8 @@ pub enum Error {
     InvalidCredentials,
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
     #[error("rate limited")]
     RateLimited(Duration),
     #[error("dependency unavailable: {0}")]
@@ -55,6 +57,7 @@ impl From<Error> for ApiError {
                 "the username or password is incorrect",
             ),
             Error::Unauthorized(m) => ApiError::new(ErrorCode::Unauthorized, m),
+            Error::NotFound(what) => ApiError::not_found(what),
             Error::RateLimited(wait) => ApiError::rate_limited(wait),
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "dependency unavailable");

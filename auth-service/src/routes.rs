@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, request::Parts};
 use axum::routing::{get, post};
 use axum::{Router, extract::FromRequestParts};
@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/logout", post(logout))
         .route("/api/auth/me", get(me))
         .route("/api/users", get(search_users))
+        .route("/api/users/{id}", get(user_by_id))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -220,6 +221,23 @@ async fn search_users(
     let users = state.store.search_users(&q, SEARCH_LIMIT).await?;
     Ok(Json(UserList {
         users: users.iter().map(UserRecord::to_user).collect(),
+    }))
+}
+
+/// `GET /api/users/{id}`: one user's public profile, so a client can name the members and
+/// senders it meets (room members and message senders are ids).
+async fn user_by_id(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Me>> {
+    let user = state
+        .store
+        .user_by_id(&id)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    Ok(Json(Me {
+        user: user.to_user(),
     }))
 }
 

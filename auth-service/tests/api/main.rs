@@ -158,6 +158,24 @@ async fn user_search_by_prefix(app: App) {
     assert_eq!(body["error"]["code"], "invalid_request");
 }
 
+async fn user_by_id(app: App) {
+    let (_, ivy) = app.register("ivy", PASSWORD).await;
+    let (_, jon) = app.register("jon", PASSWORD).await;
+    let token = ivy["access_token"].as_str();
+    let id = jon["user"]["id"].as_str().unwrap();
+    let (status, body) = app.get(&format!("/api/users/{id}"), token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["user"], jon["user"]);
+    assert!(body["user"].get("password_hash").is_none());
+    let (status, body) = app.get("/api/users/no-such-user", token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(
+        app.get(&format!("/api/users/{id}"), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 async fn bad_bodies_get_the_error_shape(app: App) {
     let cases: Vec<(&str, &str, StatusCode)> = vec![
         ("/api/auth/register", "{not json", StatusCode::BAD_REQUEST),
@@ -269,6 +287,7 @@ on_both_backends!(
     refresh_rotates_and_reuse_revokes_the_family,
     logout_revokes_the_token,
     user_search_by_prefix,
+    user_by_id,
     bad_bodies_get_the_error_shape,
     passwords_are_stored_as_argon2id,
     operations_endpoints,
