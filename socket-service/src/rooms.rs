@@ -67,8 +67,27 @@ async fn announce_added<A: Adapter>(state: &RoomsState<A>, user_id: &str, room: 
     if let Err(e) = ops.clone().join(chat_room(&room.id)).await {
         tracing::warn!(error = %e, "sockets did not join the room");
     }
-    if let Err(e) = ops.emit("room:added", room).await {
+    if let Err(e) = ops.clone().emit("room:added", room).await {
         tracing::warn!(error = %e, "room:added not sent");
+    }
+    // Presence is otherwise sent at connect and on changes only: without this, a new room's
+    // members would not know who of the others is online until someone reconnects.
+    let others: Vec<String> = room
+        .members
+        .iter()
+        .filter(|m| m.as_str() != user_id)
+        .cloned()
+        .collect();
+    match state.chat.online_among(&others).await {
+        Ok(online) => {
+            for other in online {
+                let event = json!({"user_id": other, "online": true});
+                if let Err(e) = ops.clone().emit("presence", &event).await {
+                    tracing::warn!(error = %e, "presence not sent");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "presence of the new room's members unavailable"),
     }
 }
 
@@ -151,6 +170,16 @@ async fn add_member<A: Adapter>(
     {
         let room = state.chat.room(&id, &body.user_id).await?;
         announce_added(&state, &body.user_id, &room).await;
+        // The members who were there learn whether the newcomer is online.
+        let newcomer = std::slice::from_ref(&body.user_id);
+        if state.chat.online_among(newcomer).await.is_ok_and(|on| !on.is_empty()) {
+            let event = json!({"user_id": body.user_id, "online": true});
+            if let Some(ops) = to_rooms(&state.io, chat_room(&id)) {
+                if let Err(e) = ops.emit("presence", &event).await {
+                    tracing::warn!(error = %e, "presence not sent");
+                }
+            }
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

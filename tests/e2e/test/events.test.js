@@ -209,3 +209,22 @@ srv.test("presence: online on the first socket, still online with a second, offl
   assert.equal(received(l1, "presence", (x) => x?.user_id === a.id).length, 0, "no presence to users who share no room");
   assert.equal(received(l1, "presence", (x) => x?.user_id === b.id).length, 0);
 });
+
+srv.test("presence: the members of a new room learn at once who of the others is online", async () => {
+  const [a, b, c] = await registerMany(srv, 3, "newpres");
+  // Online, but sharing no room yet: no presence either way.
+  const [a1, b1, c1] = await Promise.all([connect(srv, a), connect(srv, b), connect(srv, c)]);
+  const about = (user) => (x) => x?.user_id === user.id && x?.online === true;
+
+  await apiOk(srv, "POST", "/api/rooms/direct", 200, { token: a, body: { user_id: b.id } });
+  assert.deepEqual(await waitForEvent(a1, "presence", about(b)), { user_id: b.id, online: true });
+  assert.deepEqual(await waitForEvent(b1, "presence", about(a)), { user_id: a.id, online: true });
+
+  // A group with a and b; then c is added: c learns about both, and both about c.
+  const room = await createGroup(srv, a, [b]);
+  await apiOk(srv, "POST", `/api/rooms/${room.id}/members`, 204, { token: a, body: { user_id: c.id } });
+  await waitForEvent(c1, "presence", about(a));
+  await waitForEvent(c1, "presence", about(b));
+  await waitForEvent(a1, "presence", about(c));
+  await waitForEvent(b1, "presence", about(c));
+});
