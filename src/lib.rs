@@ -6,6 +6,7 @@
 //!
 //! - [`Config`]: where to listen and where the data lives.
 //! - [`run`]: builds the embedded adapters and serves every service's routes.
+//! - [`web`]: the browser app at `/`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ use service_kit::ops::{self, Check};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod web;
+
 /// The standalone server's own settings; each service adds its own from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -23,6 +26,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `CHAT_DATA_DIR`, `./data`: the SQLite file and the generated keys.
     pub data_dir: PathBuf,
+    /// `CHAT_WEB_DIR`, `web/dist`: the built browser app (`scripts/setup` builds it).
+    pub web_dir: PathBuf,
     pub auth: auth_service::Settings,
     pub limits: socket_service::Limits,
 }
@@ -32,6 +37,7 @@ impl Config {
         Ok(Config {
             listen: env_or("CHAT_LISTEN", SocketAddr::from(([127, 0, 0, 1], 3000)))?,
             data_dir: env_or("CHAT_DATA_DIR", PathBuf::from("data"))?,
+            web_dir: env_or("CHAT_WEB_DIR", PathBuf::from("web/dist"))?,
             auth: auth_service::Settings::from_env()?,
             limits: socket_service::Limits::from_env()?,
         })
@@ -65,7 +71,7 @@ pub async fn run(
         auth_service::router(auth)
             .merge(ops::router(checks))
             .merge(sockets.router.clone())
-            .fallback(service_kit::http::not_found),
+            .fallback_service(web::fallback(&config.web_dir)),
     );
     // Tell every client why before the listener stops, so they reconnect at once.
     let stop = socket_service::close_then_drain(shutdown, sockets.io.clone());

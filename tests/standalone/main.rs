@@ -17,6 +17,11 @@ struct Server {
 impl Server {
     /// Starts `chat` on a free port over `data_dir`, logging at debug level to a file.
     async fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    async fn start_with(data_dir: &Path, env: &[(&str, &Path)]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -27,6 +32,7 @@ impl Server {
             .env("CHAT_LISTEN", format!("127.0.0.1:{port}"))
             .env("CHAT_DATA_DIR", data_dir)
             .env("RUST_LOG", "debug")
+            .envs(env.iter().copied())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::from(
                 std::fs::File::create(log.with_extension("err")).unwrap(),
@@ -184,4 +190,85 @@ async fn accounts_survive_a_restart_and_secrets_never_reach_the_logs() {
     ] {
         assert!(!logs.contains(secret), "a secret appeared in the logs");
     }
+}
+
+/// A plain GET: status, `content-type`, `cache-control`, body.
+async fn fetch(url: String) -> (u16, String, String, String) {
+    let response = reqwest::get(url).await.unwrap();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let (content_type, cache) = (header("content-type"), header("cache-control"));
+    let status = response.status().as_u16();
+    (status, content_type, cache, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_web_app_is_served_at_the_root_and_api_paths_stay_json() {
+    let data = fresh_dir();
+    let web = data.with_file_name("web");
+    std::fs::create_dir_all(web.join("assets")).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><title>app</title>").unwrap();
+    std::fs::write(web.join("assets/app-1a2b.js"), "console.log(1)").unwrap();
+    let server = Server::start_with(&data, &[("CHAT_WEB_DIR", &web)]).await;
+
+    let (status, content_type, cache, body) = fetch(format!("{}/", server.base)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "<!doctype html><title>app</title>")
+    );
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert_eq!(cache, "no-cache", "a new build is picked up at once");
+    // The app's own routes load the app.
+    let (status, _, _, body) = fetch(format!("{}/rooms/42?x=1", server.base)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "<!doctype html><title>app</title>")
+    );
+    let (status, content_type, cache, body) =
+        fetch(format!("{}/assets/app-1a2b.js", server.base)).await;
+    assert_eq!((status, body.as_str()), (200, "console.log(1)"));
+    assert!(content_type.contains("javascript"), "{content_type}");
+    assert!(cache.contains("immutable"), "{cache}");
+    // Unknown API paths are still the contract's JSON 404, and the API still works.
+    for path in ["/api", "/api/nothing/here"] {
+        let (status, content_type, _, body) = fetch(format!("{}{path}", server.base)).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(content_type.starts_with("application/json"), "{path}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
+    let (status, _) = server
+        .post(
+            "/api/auth/register",
+            json!({"username": "webby", "password": "long enough"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _, _, _) = fetch(format!("{}/healthz", server.base)).await;
+    assert_eq!(status, 200);
+    server.stop();
+}
+
+#[tokio::test]
+async fn without_a_built_app_the_root_says_how_to_build_it() {
+    let data = fresh_dir();
+    let empty = data.with_file_name("no-web");
+    std::fs::create_dir_all(&empty).unwrap();
+    let server = Server::start_with(&data, &[("CHAT_WEB_DIR", &empty)]).await;
+    let (status, content_type, _, body) = fetch(format!("{}/", server.base)).await;
+    assert_eq!(status, 404);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(
+        body.contains("not built") && body.contains("scripts/setup"),
+        "{body}"
+    );
+    let (status, _, _, body) = fetch(format!("{}/api/nothing", server.base)).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("not_found"), "{body}");
+    server.stop();
 }

@@ -1,0 +1,371 @@
+import { useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
+import type { FileRef, Message, Room } from "./api";
+import type { ChatClient, Pending, State } from "./client";
+import { directPeer, roomTitle, sizeOf, timeOf, userName } from "./names";
+
+interface Props {
+  client: ChatClient;
+  state: State;
+  room: Room;
+  onBack: () => void;
+}
+
+/** One conversation: its history (older pages load on scrolling up), who is typing, and the composer. */
+export function Conversation({ client, state, room, onBack }: Props) {
+  const titleId = useId();
+  const title = roomTitle(state, room);
+  const peer = directPeer(state, room);
+  const history = state.history[room.id];
+  const messages = history?.messages ?? [];
+  const pending = state.pending[room.id] ?? [];
+  const transfers = state.transfers[room.id] ?? [];
+  const list = useRef<HTMLOListElement>(null);
+  const stick = useRef(true);
+  const prevHeight = useRef<number | null>(null);
+
+  // Keep the view at the bottom while it is there; keep the place when older messages load.
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (!el) return;
+    if (prevHeight.current !== null) {
+      el.scrollTop += el.scrollHeight - prevHeight.current;
+      prevHeight.current = null;
+    } else if (stick.current) {
+      el.scrollTop = el.scrollHeight;
+    }
+  }, [messages, pending.length, transfers.length]);
+
+  function onScroll() {
+    const el = list.current;
+    if (!el) return;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    if (el.scrollTop < 60 && history?.hasOlder && !history.loadingOlder && history.loaded) {
+      prevHeight.current = el.scrollHeight;
+      client.loadOlder(room.id).catch(() => {
+        prevHeight.current = null;
+      });
+    }
+  }
+
+  // Who has read up to where: each reader's marker sits under the last message they read.
+  const readers = new Map<number, string[]>();
+  for (const [userId, seq] of Object.entries(state.reads[room.id] ?? {})) {
+    if (userId === state.me.id) continue;
+    const at = [...messages].reverse().find((m) => m.seq <= seq);
+    if (at) readers.set(at.seq, [...(readers.get(at.seq) ?? []), userId]);
+  }
+  const typists = Object.keys(state.typing[room.id] ?? {}).filter((u) => u !== state.me.id);
+
+  return (
+    <main className="conversation" aria-labelledby={titleId}>
+      <header className="conv-header">
+        <button type="button" className="back" onClick={onBack} aria-label="Back to conversations">
+          ←
+        </button>
+        <h2 id={titleId}>{title}</h2>
+        <span className="conv-sub">
+          {peer
+            ? state.online[peer]
+              ? "online"
+              : "offline"
+            : room.members.map((m) => userName(state.users, m)).join(", ")}
+        </span>
+      </header>
+      <ol className="messages" ref={list} onScroll={onScroll} role="log" aria-label={`Messages with ${title}`} aria-live="polite">
+        {history?.loadingOlder && <li className="hint center">Loading earlier messages…</li>}
+        {history?.loaded && !history.hasOlder && messages.length > 0 && (
+          <li className="hint center">This is the beginning of the conversation.</li>
+        )}
+        {!history?.loaded && <li className="hint center">Loading…</li>}
+        {messages.map((m) => (
+          <MessageItem
+            key={m.seq}
+            client={client}
+            state={state}
+            room={room}
+            message={m}
+            readBy={readers.get(m.seq)}
+          />
+        ))}
+        {pending.map((p) => (
+          <PendingItem key={p.client_id} client={client} pending={p} />
+        ))}
+        {transfers.map((t) => (
+          <li key={t.key} className="msg mine transfer">
+            <div className="bubble">
+              <span>{t.error ? `Upload of ${t.filename} failed: ${t.error}` : `Uploading ${t.filename}`}</span>
+              {!t.error && (
+                <progress max={1} value={t.progress} aria-label={`Uploading ${t.filename}`}>
+                  {Math.round(t.progress * 100)}%
+                </progress>
+              )}
+              {t.error && (
+                <button type="button" className="link" onClick={() => client.dismissTransfer(room.id, t.key)}>
+                  Dismiss
+                </button>
+              )}
+            </div>
+          </li>
+        ))}
+      </ol>
+      <p className="typing" aria-live="polite">
+        {typists.length === 1
+          ? `${userName(state.users, typists[0]!)} is typing…`
+          : typists.length > 1
+            ? `${typists.length} people are typing…`
+            : ""}
+      </p>
+      <Composer client={client} roomId={room.id} />
+    </main>
+  );
+}
+
+function MessageItem({
+  client,
+  state,
+  room,
+  message: m,
+  readBy,
+}: {
+  client: ChatClient;
+  state: State;
+  room: Room;
+  message: Message;
+  readBy?: string[];
+}) {
+  const mine = m.sender_id === state.me.id;
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(m.body);
+  const [error, setError] = useState<string | null>(null);
+
+  async function save(e: FormEvent) {
+    e.preventDefault();
+    try {
+      await client.edit(room.id, m.id, draft.trim());
+      setEditing(false);
+      setError(null);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : "The edit failed.");
+    }
+  }
+
+  return (
+    <li className={`msg ${mine ? "mine" : "theirs"}`} data-seq={m.seq}>
+      <div className="bubble">
+        {!mine && room.kind === "group" && <span className="sender">{userName(state.users, m.sender_id)}</span>}
+        {m.deleted ? (
+          <em className="muted">This message was deleted.</em>
+        ) : editing ? (
+          <form onSubmit={save} className="edit">
+            <label className="visually-hidden" htmlFor={`edit-${m.id}`}>
+              Edit message
+            </label>
+            <textarea
+              id={`edit-${m.id}`}
+              value={draft}
+              onChange={(e) => setDraft(e.target.value)}
+              autoFocus
+              onKeyDown={(e) => e.key === "Escape" && setEditing(false)}
+            />
+            <div className="row">
+              <button type="submit" className="primary" disabled={!draft.trim()}>
+                Save
+              </button>
+              <button type="button" onClick={() => setEditing(false)}>
+                Cancel
+              </button>
+            </div>
+          </form>
+        ) : (
+          <>
+            {m.body && <p className="body">{m.body}</p>}
+            {m.attachments.map((a) => (
+              <Attachment key={a.id} client={client} file={a} />
+            ))}
+          </>
+        )}
+        <span className="meta">
+          <time dateTime={m.created_at}>{timeOf(m.created_at)}</time>
+          {m.edited_at && !m.deleted && <span> · edited</span>}
+          {mine && !m.deleted && !editing && (
+          <span className="actions">
+            {m.attachments.length === 0 && (
+              <button
+                type="button"
+                className="link"
+                onClick={() => {
+                  setDraft(m.body);
+                  setEditing(true);
+                }}
+              >
+                Edit
+              </button>
+            )}
+            <button
+              type="button"
+              className="link"
+              onClick={() => client.remove(room.id, m.id).catch((e: Error) => setError(e.message))}
+            >
+              Delete
+            </button>
+          </span>
+          )}
+        </span>
+        {error && (
+          <p className="error small" role="alert">
+            {error}
+          </p>
+        )}
+      </div>
+      {readBy && readBy.length > 0 && (
+        <p className="seen">
+          {room.kind === "direct" ? "Seen" : `Seen by ${readBy.map((u) => userName(state.users, u)).join(", ")}`}
+        </p>
+      )}
+    </li>
+  );
+}
+
+function PendingItem({ client, pending: p }: { client: ChatClient; pending: Pending }) {
+  return (
+    <li className={`msg mine pending ${p.status}`} data-client-id={p.client_id}>
+      <div className="bubble">
+        {p.body && <p className="body">{p.body}</p>}
+        {p.attachments.map((a) => (
+          <p key={a.id} className="file">
+            {a.filename}
+          </p>
+        ))}
+        {p.status === "sending" ? (
+          <span className="meta">Sending…</span>
+        ) : (
+          <span className="meta failed" role="alert">
+            Not sent: {p.error}{" "}
+            <button type="button" className="link" onClick={() => client.retry(p.room_id, p.client_id)}>
+              Retry
+            </button>{" "}
+            <button type="button" className="link" onClick={() => client.discard(p.room_id, p.client_id)}>
+              Discard
+            </button>
+          </span>
+        )}
+      </div>
+    </li>
+  );
+}
+
+function Attachment({ client, file }: { client: ChatClient; file: FileRef }) {
+  const image = file.content_type.startsWith("image/");
+  const [url, setUrl] = useState<string | null>(null);
+  const [failed, setFailed] = useState(false);
+
+  useEffect(() => {
+    if (!image) return;
+    let live = true;
+    client.downloadUrl(file.id).then(
+      (u) => live && setUrl(u),
+      () => live && setFailed(true),
+    );
+    return () => {
+      live = false;
+    };
+  }, [client, file.id, image]);
+
+  if (image && url && !failed) {
+    return (
+      <a href={url} target="_blank" rel="noreferrer" className="preview">
+        <img src={url} alt={file.filename} onError={() => setFailed(true)} />
+      </a>
+    );
+  }
+  return (
+    <p className="file">
+      <button
+        type="button"
+        className="link"
+        onClick={() => client.downloadUrl(file.id).then((u) => window.open(u, "_blank", "noopener"))}
+      >
+        {file.filename}
+      </button>{" "}
+      <span className="muted">
+        ({sizeOf(file.size)}
+        {image && !url && !failed ? ", loading preview…" : ""})
+      </span>
+    </p>
+  );
+}
+
+function Composer({ client, roomId }: { client: ChatClient; roomId: string }) {
+  const id = useId();
+  const [text, setText] = useState("");
+  const input = useRef<HTMLTextAreaElement>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    if (window.matchMedia("(min-width: 700px)").matches) input.current?.focus();
+  }, [roomId]);
+
+  function submit(e?: FormEvent) {
+    e?.preventDefault();
+    const body = text.trim();
+    if (!body) return;
+    client.send(roomId, body);
+    setText("");
+    input.current?.focus();
+  }
+
+  function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
+    if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      submit();
+    }
+  }
+
+  return (
+    <form className="composer" onSubmit={submit}>
+      <input
+        ref={fileInput}
+        id={`${id}-file`}
+        type="file"
+        className="visually-hidden"
+        tabIndex={-1}
+        aria-hidden="true"
+        multiple
+        onChange={(e) => {
+          for (const f of Array.from(e.target.files ?? [])) void client.upload(roomId, f);
+          e.target.value = "";
+        }}
+      />
+      <button
+        type="button"
+        className="attach"
+        title="Attach a file"
+        aria-label="Attach a file"
+        onClick={() => fileInput.current?.click()}
+      >
+        <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
+          <path d="M21 11.5l-8.6 8.6a5.5 5.5 0 0 1-7.8-7.8l8.6-8.6a3.7 3.7 0 0 1 5.2 5.2l-8.6 8.6a1.8 1.8 0 0 1-2.6-2.6l7.9-7.9" />
+        </svg>
+      </button>
+      <label htmlFor={`${id}-text`} className="visually-hidden">
+        Message
+      </label>
+      <textarea
+        id={`${id}-text`}
+        ref={input}
+        rows={1}
+        placeholder="Write a message"
+        maxLength={4000}
+        value={text}
+        onChange={(e) => {
+          setText(e.target.value);
+          if (e.target.value) client.typing(roomId);
+        }}
+        onKeyDown={onKey}
+      />
+      <button type="submit" className="primary" disabled={!text.trim()}>
+        Send
+      </button>
+    </form>
+  );
+}

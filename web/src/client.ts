@@ -1,0 +1,674 @@
+// The live side of the app: one Socket.IO connection and the state every screen reads.
+//
+// - Messages are kept per room in `seq` order; a `seq` past the next expected one means
+//   something was missed, and `sync` fetches it. Every (re)connect re-reads the room list and
+//   syncs every room the app holds messages of, so what happened while offline shows up.
+// - Sending shows the message at once with a `client_id`; it is (re)sent with that same id
+//   until acknowledged, so a retry never duplicates. Refused messages stay, marked failed.
+// - The state is immutable: every change replaces the `State` object and notifies the
+//   subscribers (React reads it with `useSyncExternalStore`).
+
+import { io, type Socket } from "socket.io-client";
+import { Api, ApiError, type FileInfo, type FileRef, type Message, type Room, type Upload, type User } from "./api";
+
+export type Connection = "connecting" | "online" | "offline";
+
+export interface Pending {
+  client_id: string;
+  room_id: string;
+  body: string;
+  attachments: FileRef[];
+  created_at: string;
+  status: "sending" | "failed";
+  error?: string;
+}
+
+export interface Transfer {
+  key: string;
+  room_id: string;
+  filename: string;
+  /** 0..1 */
+  progress: number;
+  error?: string;
+}
+
+export interface History {
+  messages: Message[];
+  /** The latest page was fetched: the list ends at the room's last message. */
+  loaded: boolean;
+  hasOlder: boolean;
+  loadingOlder: boolean;
+}
+
+export interface State {
+  me: User;
+  connection: Connection;
+  rooms: Record<string, Room>;
+  /** Most recent activity first. */
+  order: string[];
+  history: Record<string, History>;
+  pending: Record<string, Pending[]>;
+  transfers: Record<string, Transfer[]>;
+  /** room → user → when the indicator lapses (ms since the epoch). */
+  typing: Record<string, Record<string, number>>;
+  online: Record<string, boolean>;
+  /** room → user → the highest `seq` that user has read (from live `read` events). */
+  reads: Record<string, Record<string, number>>;
+  users: Record<string, User>;
+  active: string | null;
+}
+
+type Ack<T> = ({ ok: true } & T) | { ok: false; error: { code: string; message: string; retry_after_ms?: number } };
+
+const ACK_TIMEOUT_MS = 15_000;
+const TYPING_SHOWN_MS = 6_000;
+const TYPING_IDLE_MS = 3_000;
+const TYPING_REPEAT_MS = 2_500;
+const PAGE = 50;
+const USERS_KEY = "chat.users";
+
+function newClientId(): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function emptyHistory(): History {
+  return { messages: [], loaded: false, hasOlder: true, loadingOlder: false };
+}
+
+/** Merges `incoming` into `current` (both ascending by seq); a newer copy of a seq wins. */
+function merge(current: Message[], incoming: Message[]): Message[] {
+  const bySeq = new Map<number, Message>();
+  for (const m of current) bySeq.set(m.seq, m);
+  for (const m of incoming) bySeq.set(m.seq, m);
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+}
+
+export class ChatClient {
+  private state: State;
+  private readonly listeners = new Set<() => void>();
+  private readonly socket: Socket;
+  private readonly inFlight = new Set<string>();
+  private readonly typingSent: Record<string, { at: number; timer?: ReturnType<typeof setTimeout> }> = {};
+  private readonly lookups = new Map<string, Promise<void>>();
+  private readonly urls = new Map<string, { url: Promise<string>; until: number }>();
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+  private closed = false;
+
+  constructor(
+    readonly api: Api,
+    me: User,
+  ) {
+    let users: Record<string, User> = {};
+    try {
+      users = JSON.parse(localStorage.getItem(USERS_KEY) ?? "{}") as Record<string, User>;
+    } catch {
+      users = {};
+    }
+    users[me.id] = me;
+    this.state = {
+      me,
+      connection: "connecting",
+      rooms: {},
+      order: [],
+      history: {},
+      pending: {},
+      transfers: {},
+      typing: {},
+      online: {},
+      reads: {},
+      users,
+      active: null,
+    };
+    this.socket = io({
+      auth: (cb) => {
+        this.api.token().then(
+          (token) => cb({ token }),
+          () => cb({ token: "" }),
+        );
+      },
+      autoConnect: false,
+    });
+    this.wire();
+    window.addEventListener("offline", this.onOffline);
+    window.addEventListener("online", this.onOnline);
+    document.addEventListener("visibilitychange", this.onVisible);
+    this.sweeper = setInterval(() => this.sweepTyping(), 1000);
+    if (navigator.onLine) this.socket.connect();
+    else this.set({ connection: "offline" });
+    this.loadRooms().catch(() => undefined);
+  }
+
+  // ---- store ----------------------------------------------------------------------------
+
+  getState = (): State => this.state;
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  private set(patch: Partial<State>): void {
+    this.state = { ...this.state, ...patch };
+    for (const l of this.listeners) l();
+  }
+
+  close(): void {
+    this.closed = true;
+    window.removeEventListener("offline", this.onOffline);
+    window.removeEventListener("online", this.onOnline);
+    document.removeEventListener("visibilitychange", this.onVisible);
+    clearInterval(this.sweeper);
+    this.socket.removeAllListeners();
+    this.socket.disconnect();
+  }
+
+  // ---- connection -----------------------------------------------------------------------
+
+  private wire(): void {
+    const s = this.socket;
+    s.on("connect", () => void this.connected());
+    s.on("disconnect", (reason: string) => {
+      this.set({ connection: navigator.onLine ? "connecting" : "offline", online: {}, typing: {} });
+      // The server closed us (a restart or a deploy): Socket.IO leaves that to us. Come back
+      // after a random pause, so that a whole node's clients do not return at once.
+      if (reason === "io server disconnect" && !this.closed) {
+        setTimeout(() => !this.closed && navigator.onLine && s.connect(), 500 + Math.random() * 2000);
+      }
+    });
+    s.on("connect_error", (err: Error) => {
+      this.set({ connection: navigator.onLine ? "connecting" : "offline" });
+      if (err.message === "unauthorized" || !s.active) {
+        // The server refused the handshake: a fresh token, then try again.
+        this.api.refresh().then(
+          () => !this.closed && setTimeout(() => s.connect(), 500),
+          () => undefined,
+        );
+      }
+    });
+    s.on("message", (m: Message) => this.receive([m]));
+    s.on("message:updated", (m: Message) => this.receive([m]));
+    s.on("message:deleted", (e: { room_id: string; message_id: string; seq: number }) => {
+      const h = this.state.history[e.room_id];
+      if (!h) return;
+      const messages = h.messages.map((m) =>
+        m.id === e.message_id ? { ...m, deleted: true, body: "", attachments: [] } : m,
+      );
+      this.set({ history: { ...this.state.history, [e.room_id]: { ...h, messages } } });
+    });
+    s.on("typing", (e: { room_id: string; user_id: string; typing: boolean }) => {
+      const room = { ...(this.state.typing[e.room_id] ?? {}) };
+      if (e.typing) room[e.user_id] = Date.now() + TYPING_SHOWN_MS;
+      else delete room[e.user_id];
+      this.set({ typing: { ...this.state.typing, [e.room_id]: room } });
+    });
+    s.on("read", (e: { room_id: string; user_id: string; seq: number }) => {
+      if (e.user_id === this.state.me.id) {
+        const room = this.state.rooms[e.room_id];
+        if (room && e.seq > room.last_read_seq) {
+          this.putRoom({ ...room, last_read_seq: e.seq, unread: Math.max(0, room.last_seq - e.seq) });
+        }
+        return;
+      }
+      const reads = { ...(this.state.reads[e.room_id] ?? {}) };
+      reads[e.user_id] = Math.max(reads[e.user_id] ?? 0, e.seq);
+      this.set({ reads: { ...this.state.reads, [e.room_id]: reads } });
+    });
+    s.on("presence", (e: { user_id: string; online: boolean }) => {
+      this.set({ online: { ...this.state.online, [e.user_id]: e.online } });
+    });
+    s.on("room:added", (room: Room) => {
+      this.putRoom(room);
+      this.resolveUsers(room.members);
+    });
+    s.on("room:removed", (e: { room_id: string }) => {
+      const rooms = { ...this.state.rooms };
+      delete rooms[e.room_id];
+      this.set({
+        rooms,
+        order: this.state.order.filter((id) => id !== e.room_id),
+        active: this.state.active === e.room_id ? null : this.state.active,
+      });
+    });
+  }
+
+  private onOffline = (): void => {
+    // The network is gone: say so now rather than after a missed heartbeat.
+    this.socket.disconnect();
+    this.set({ connection: "offline", online: {}, typing: {} });
+  };
+
+  private onOnline = (): void => {
+    this.set({ connection: "connecting" });
+    this.socket.connect();
+  };
+
+  private onVisible = (): void => {
+    if (document.visibilityState === "visible" && this.state.active) this.markRead(this.state.active);
+  };
+
+  /** Catches up (retrying while connected), then says so and sends what waits. */
+  private async connected(): Promise<void> {
+    for (let attempt = 0; this.socket.connected; attempt++) {
+      try {
+        await this.catchUp();
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 10_000)));
+      }
+    }
+    if (!this.socket.connected) return;
+    this.set({ connection: "online" });
+    this.flush();
+  }
+
+  /** After a (re)connect: the room list, then everything after what we hold. */
+  private async catchUp(): Promise<void> {
+    await this.loadRooms();
+    const rooms = Object.entries(this.state.history)
+      .filter(([id, h]) => h.loaded && this.state.rooms[id])
+      .map(([id, h]) => ({ room_id: id, after_seq: h.messages.at(-1)?.seq ?? 0 }));
+    await this.sync(rooms);
+    if (this.state.active) this.markRead(this.state.active);
+  }
+
+  private async sync(rooms: { room_id: string; after_seq: number }[]): Promise<void> {
+    let todo = rooms;
+    while (todo.length > 0) {
+      const res = await this.emit<{ rooms: { room_id: string; messages: Message[]; has_more: boolean }[] }>("sync", {
+        rooms: todo,
+      });
+      if (!res.ok) throw new ApiError(0, res.error.code, res.error.message);
+      todo = [];
+      for (const r of res.rooms) {
+        this.receive(r.messages);
+        const last = r.messages.at(-1);
+        if (r.has_more && last) todo.push({ room_id: r.room_id, after_seq: last.seq });
+      }
+    }
+  }
+
+  private emit<T>(event: string, payload: unknown): Promise<Ack<T>> {
+    return this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload) as Promise<Ack<T>>;
+  }
+
+  // ---- rooms ----------------------------------------------------------------------------
+
+  async loadRooms(): Promise<void> {
+    const { rooms } = await this.api.call<{ rooms: Room[] }>("GET", "/api/rooms");
+    const byId: Record<string, Room> = {};
+    for (const r of rooms) byId[r.id] = r;
+    this.set({ rooms: byId, order: rooms.map((r) => r.id) });
+    this.resolveUsers(rooms.flatMap((r) => r.members));
+  }
+
+  private putRoom(room: Room, bump = false): void {
+    const order = this.state.order.includes(room.id)
+      ? bump
+        ? [room.id, ...this.state.order.filter((id) => id !== room.id)]
+        : this.state.order
+      : [room.id, ...this.state.order];
+    this.set({ rooms: { ...this.state.rooms, [room.id]: room }, order });
+  }
+
+  open(roomId: string | null): void {
+    this.set({ active: roomId });
+    if (!roomId) return;
+    const h = this.state.history[roomId];
+    if (!h?.loaded) {
+      this.loadLatest(roomId).catch(() => undefined);
+    } else {
+      this.markRead(roomId);
+    }
+  }
+
+  private async loadLatest(roomId: string): Promise<void> {
+    const page = await this.api.call<{ messages: Message[]; has_more: boolean }>(
+      "GET",
+      `/api/rooms/${encodeURIComponent(roomId)}/messages?limit=${PAGE}`,
+    );
+    const h = this.state.history[roomId] ?? emptyHistory();
+    this.set({
+      history: {
+        ...this.state.history,
+        [roomId]: { ...h, messages: merge(h.messages, page.messages), loaded: true, hasOlder: page.has_more },
+      },
+    });
+    this.resolveUsers(page.messages.map((m) => m.sender_id));
+    // Anything that arrived between the page and now.
+    const last = this.state.history[roomId]!.messages.at(-1)?.seq ?? 0;
+    const room = this.state.rooms[roomId];
+    if (room && room.last_seq > last && this.socket.connected) {
+      await this.sync([{ room_id: roomId, after_seq: last }]);
+    }
+    if (this.state.active === roomId) this.markRead(roomId);
+  }
+
+  async loadOlder(roomId: string): Promise<void> {
+    const h = this.state.history[roomId];
+    if (!h || !h.loaded || !h.hasOlder || h.loadingOlder) return;
+    const first = h.messages[0]?.seq;
+    if (first === undefined || first <= 1) {
+      this.set({ history: { ...this.state.history, [roomId]: { ...h, hasOlder: false } } });
+      return;
+    }
+    this.set({ history: { ...this.state.history, [roomId]: { ...h, loadingOlder: true } } });
+    try {
+      const page = await this.api.call<{ messages: Message[]; has_more: boolean }>(
+        "GET",
+        `/api/rooms/${encodeURIComponent(roomId)}/messages?before_seq=${first}&limit=${PAGE}`,
+      );
+      const now = this.state.history[roomId]!;
+      this.set({
+        history: {
+          ...this.state.history,
+          [roomId]: { ...now, messages: merge(now.messages, page.messages), hasOlder: page.has_more, loadingOlder: false },
+        },
+      });
+      this.resolveUsers(page.messages.map((m) => m.sender_id));
+    } catch (e) {
+      const now = this.state.history[roomId]!;
+      this.set({ history: { ...this.state.history, [roomId]: { ...now, loadingOlder: false } } });
+      throw e;
+    }
+  }
+
+  async startDirect(userId: string): Promise<Room> {
+    const room = await this.api.call<Room>("POST", "/api/rooms/direct", { user_id: userId });
+    this.putRoom(room);
+    return room;
+  }
+
+  async createGroup(name: string, members: string[]): Promise<Room> {
+    const room = await this.api.call<Room>("POST", "/api/rooms", { name, members });
+    this.putRoom(room);
+    return room;
+  }
+
+  async searchUsers(q: string): Promise<User[]> {
+    const { users } = await this.api.call<{ users: User[] }>("GET", `/api/users?q=${encodeURIComponent(q)}`);
+    this.remember(users);
+    return users.filter((u) => u.id !== this.state.me.id);
+  }
+
+  // ---- messages ---------------------------------------------------------------------------
+
+  /** New messages from the server (live, a page, or a sync), for any number of rooms. */
+  private receive(messages: Message[]): void {
+    if (messages.length === 0) return;
+    const history = { ...this.state.history };
+    const pending = { ...this.state.pending };
+    const gaps: { room_id: string; after_seq: number }[] = [];
+    const senders = new Set<string>();
+    for (const m of messages) {
+      senders.add(m.sender_id);
+      const h = history[m.room_id] ?? emptyHistory();
+      if (h.loaded) {
+        const last = h.messages.at(-1)?.seq ?? 0;
+        if (m.seq > last + 1 && !gaps.some((g) => g.room_id === m.room_id)) {
+          gaps.push({ room_id: m.room_id, after_seq: last });
+        }
+      }
+      history[m.room_id] = { ...h, messages: merge(h.messages, [m]) };
+      if (m.sender_id === this.state.me.id && pending[m.room_id]) {
+        pending[m.room_id] = pending[m.room_id]!.filter((p) => p.client_id !== m.client_id);
+      }
+      const room = this.state.rooms[m.room_id];
+      if (room && m.seq > room.last_seq) {
+        // Our own messages are not news to us (the server counts them until we say `read`).
+        const mine = m.sender_id === this.state.me.id;
+        this.putRoom(
+          { ...room, last_seq: m.seq, unread: mine ? room.unread : room.unread + (m.seq - room.last_seq) },
+          true,
+        );
+      } else if (!room) {
+        // A room we were added to but have not heard of yet.
+        this.loadRooms().catch(() => undefined);
+      }
+    }
+    this.set({ history, pending });
+    this.resolveUsers([...senders]);
+    if (gaps.length > 0 && this.socket.connected) this.sync(gaps).catch(() => undefined);
+    const active = this.state.active;
+    if (active && messages.some((m) => m.room_id === active)) this.markRead(active);
+  }
+
+  /** Tells the server (and our other tabs) the active room is read up to its last message. */
+  markRead(roomId: string): void {
+    const room = this.state.rooms[roomId];
+    if (!room || document.visibilityState === "hidden") return;
+    const h = this.state.history[roomId];
+    const seq = Math.max(room.last_seq, h?.messages.at(-1)?.seq ?? 0);
+    if (room.unread === 0 && room.last_read_seq >= seq) return;
+    this.putRoom({ ...room, unread: 0, last_read_seq: seq });
+    if (this.socket.connected && seq > 0) void this.emit("read", { room_id: roomId, seq }).catch(() => undefined);
+  }
+
+  send(roomId: string, body: string, attachments: FileRef[] = []): void {
+    const p: Pending = {
+      client_id: newClientId(),
+      room_id: roomId,
+      body,
+      attachments,
+      created_at: new Date().toISOString(),
+      status: "sending",
+    };
+    this.setPending(roomId, [...(this.state.pending[roomId] ?? []), p]);
+    this.stopTyping(roomId);
+    this.flush();
+  }
+
+  /** Sends a failed message again, with its original `client_id`. */
+  retry(roomId: string, clientId: string): void {
+    this.updatePending(roomId, clientId, { status: "sending", error: undefined });
+    this.flush();
+  }
+
+  discard(roomId: string, clientId: string): void {
+    this.setPending(
+      roomId,
+      (this.state.pending[roomId] ?? []).filter((p) => p.client_id !== clientId),
+    );
+  }
+
+  /** Sends every waiting message, one room at a time in order, while connected. */
+  private flush(): void {
+    if (!this.socket.connected) return;
+    for (const [roomId, list] of Object.entries(this.state.pending)) {
+      const next = list.find((p) => p.status === "sending");
+      if (!next || this.inFlight.has(roomId)) continue;
+      this.inFlight.add(roomId);
+      this.deliver(next)
+        .catch(() => undefined)
+        .finally(() => {
+          this.inFlight.delete(roomId);
+          this.flush();
+        });
+    }
+  }
+
+  private async deliver(p: Pending): Promise<void> {
+    const payload: Record<string, unknown> = { room_id: p.room_id, client_id: p.client_id, body: p.body };
+    if (p.attachments.length > 0) payload.attachments = p.attachments.map((a) => a.id);
+    let res: Ack<{ message: Message }>;
+    try {
+      res = await this.emit<{ message: Message }>("message:send", payload);
+    } catch {
+      // No answer in time: the connection is in trouble. Keep it; a reconnect resends it.
+      if (this.socket.connected) this.updatePending(p.room_id, p.client_id, { status: "failed", error: "No answer from the server." });
+      return;
+    }
+    if (res.ok) {
+      this.receive([res.message]);
+      return;
+    }
+    if (res.error.code === "rate_limited") {
+      await new Promise((r) => setTimeout(r, res.error.retry_after_ms ?? 1000));
+      return;
+    }
+    this.updatePending(p.room_id, p.client_id, { status: "failed", error: res.error.message });
+  }
+
+  private setPending(roomId: string, list: Pending[]): void {
+    this.set({ pending: { ...this.state.pending, [roomId]: list } });
+  }
+
+  private updatePending(roomId: string, clientId: string, patch: Partial<Pending>): void {
+    this.setPending(
+      roomId,
+      (this.state.pending[roomId] ?? []).map((p) => (p.client_id === clientId ? { ...p, ...patch } : p)),
+    );
+  }
+
+  async edit(roomId: string, messageId: string, body: string): Promise<void> {
+    const res = await this.emit<{ message: Message }>("message:edit", { room_id: roomId, message_id: messageId, body });
+    if (!res.ok) throw new ApiError(0, res.error.code, res.error.message);
+    this.receive([res.message]);
+  }
+
+  async remove(roomId: string, messageId: string): Promise<void> {
+    const res = await this.emit<object>("message:delete", { room_id: roomId, message_id: messageId });
+    if (!res.ok) throw new ApiError(0, res.error.code, res.error.message);
+  }
+
+  // ---- typing -----------------------------------------------------------------------------
+
+  /** The user typed in `roomId`'s composer. */
+  typing(roomId: string): void {
+    const t = (this.typingSent[roomId] ??= { at: 0 });
+    const now = Date.now();
+    if (now - t.at > TYPING_REPEAT_MS && this.socket.connected) {
+      t.at = now;
+      this.socket.emit("typing", { room_id: roomId, typing: true });
+    }
+    clearTimeout(t.timer);
+    t.timer = setTimeout(() => this.stopTyping(roomId), TYPING_IDLE_MS);
+  }
+
+  private stopTyping(roomId: string): void {
+    const t = this.typingSent[roomId];
+    if (!t || t.at === 0) return;
+    clearTimeout(t.timer);
+    t.at = 0;
+    if (this.socket.connected) this.socket.emit("typing", { room_id: roomId, typing: false });
+  }
+
+  private sweepTyping(): void {
+    const now = Date.now();
+    let changed = false;
+    const typing: State["typing"] = {};
+    for (const [room, users] of Object.entries(this.state.typing)) {
+      const kept: Record<string, number> = {};
+      for (const [user, until] of Object.entries(users)) {
+        if (until > now) kept[user] = until;
+        else changed = true;
+      }
+      typing[room] = kept;
+    }
+    if (changed) this.set({ typing });
+  }
+
+  // ---- files ------------------------------------------------------------------------------
+
+  /** Uploads `file` to `roomId` with visible progress, then sends it as a message. */
+  async upload(roomId: string, file: File): Promise<void> {
+    const key = newClientId();
+    const put = (patch: Partial<Transfer> | null) => {
+      const list = this.state.transfers[roomId] ?? [];
+      const next =
+        patch === null
+          ? list.filter((t) => t.key !== key)
+          : list.some((t) => t.key === key)
+            ? list.map((t) => (t.key === key ? { ...t, ...patch } : t))
+            : [...list, { key, room_id: roomId, filename: file.name, progress: 0, ...patch }];
+      this.set({ transfers: { ...this.state.transfers, [roomId]: next } });
+    };
+    put({ progress: 0 });
+    try {
+      const created = await this.api.call<{ file: FileInfo; upload: Upload }>("POST", "/api/files", {
+        room_id: roomId,
+        filename: file.name,
+        content_type: file.type || "application/octet-stream",
+        size: file.size,
+      });
+      await putBytes(created.upload, file, (progress) => put({ progress }));
+      const { file: ready } = await this.api.call<{ file: FileInfo }>(
+        "POST",
+        `/api/files/${encodeURIComponent(created.file.id)}/complete`,
+      );
+      put(null);
+      this.send(roomId, "", [
+        { id: ready.id, filename: ready.filename, content_type: ready.content_type, size: ready.size },
+      ]);
+    } catch (e) {
+      put({ error: e instanceof Error ? e.message : "The upload failed." });
+    }
+  }
+
+  dismissTransfer(roomId: string, key: string): void {
+    const list = (this.state.transfers[roomId] ?? []).filter((t) => t.key !== key);
+    this.set({ transfers: { ...this.state.transfers, [roomId]: list } });
+  }
+
+  /** A short-lived download URL for an attachment, reused while it is fresh. */
+  downloadUrl(fileId: string): Promise<string> {
+    const cached = this.urls.get(fileId);
+    if (cached && cached.until > Date.now()) return cached.url;
+    const url = this.api
+      .call<{ download_url: string }>("GET", `/api/files/${encodeURIComponent(fileId)}`)
+      .then((r) => r.download_url);
+    this.urls.set(fileId, { url, until: Date.now() + 60_000 });
+    url.catch(() => this.urls.delete(fileId));
+    return url;
+  }
+
+  // ---- users ------------------------------------------------------------------------------
+
+  private remember(users: User[]): void {
+    if (users.length === 0) return;
+    const all = { ...this.state.users };
+    for (const u of users) all[u.id] = u;
+    this.set({ users: all });
+    try {
+      localStorage.setItem(USERS_KEY, JSON.stringify(all));
+    } catch {
+      // storage full or off: names are fetched again next time
+    }
+  }
+
+  /** Fetches the names of users the app has not seen yet. */
+  private resolveUsers(ids: string[]): void {
+    for (const id of new Set(ids)) {
+      if (this.state.users[id] || this.lookups.has(id)) continue;
+      const lookup = this.api
+        .call<{ user: User }>("GET", `/api/users/${encodeURIComponent(id)}`)
+        .then(({ user }) => this.remember([user]))
+        // Unknown: shown by a placeholder, not asked again in this session.
+        .catch(() => undefined);
+      this.lookups.set(id, lookup);
+    }
+  }
+}
+
+/** PUT to the presigned URL with progress (fetch cannot report upload progress). */
+function putBytes(upload: Upload, file: File, progress: (fraction: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(upload.method, upload.url);
+    for (const [name, value] of Object.entries(upload.headers ?? {})) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) progress(e.loaded / e.total);
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        progress(1);
+        resolve();
+      } else {
+        reject(new Error(`The upload was refused (HTTP ${xhr.status}).`));
+      }
+    };
+    xhr.onerror = () => reject(new Error("The upload failed: the storage cannot be reached."));
+    xhr.send(file);
+  });
+}

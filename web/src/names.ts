@@ -1,0 +1,28 @@
+import type { Room, User } from "./api";
+import type { State } from "./client";
+
+export function userName(users: Record<string, User>, id: string): string {
+  return users[id]?.display_name ?? "Unknown user";
+}
+
+/** A group's name, or the other person's name in a direct chat. */
+export function roomTitle(state: State, room: Room): string {
+  if (room.kind === "group") return room.name || "Unnamed group";
+  const other = room.members.find((m) => m !== state.me.id);
+  return other ? userName(state.users, other) : "Just you";
+}
+
+/** The other member of a direct chat, for its presence dot. */
+export function directPeer(state: State, room: Room): string | undefined {
+  return room.kind === "direct" ? room.members.find((m) => m !== state.me.id) : undefined;
+}
+
+export function timeOf(iso: string): string {
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+export function sizeOf(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}

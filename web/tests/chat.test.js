@@ -1,0 +1,200 @@
+// Two people chat in headless Chromium through the real standalone server: registering, a
+// direct chat, typing indicators, read markers, unread counts, going offline and back, edits,
+// deletes and a group. Screenshots of the main screens go to web/test-output/screenshots.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { assertNoErrors, launchBrowser, openUser, screenshot, startServer } from "./harness.js";
+
+const PASSWORD = "correct horse battery";
+let server;
+let browser;
+let alice; // a desktop window
+let bob; // a phone-sized window
+
+/** Polls `fn` until it returns a truthy value. */
+async function until(what, fn, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+}
+
+const visible = (locator, timeout = 10_000) => locator.first().waitFor({ state: "visible", timeout });
+const hidden = (locator, timeout = 10_000) => locator.first().waitFor({ state: "hidden", timeout });
+/** The connection state the app shows (on a phone, "connected" is shown by the absence of a banner). */
+const connection = (user, state) =>
+  user.page.locator(`[data-connection="${state}"]`).waitFor({ state: "attached", timeout: 10_000 });
+
+const messages = (user) => user.page.getByRole("log");
+const message = (user, text) => messages(user).locator("li.msg").filter({ hasText: text });
+const roomButton = (user, name) =>
+  user.page.getByRole("navigation", { name: "Conversations" }).locator("button.room").filter({ hasText: name });
+const unread = (user, name) => roomButton(user, name).locator("[data-unread]");
+/** Waits until the room's unread badge shows `n`. */
+async function unreadIs(user, name, n) {
+  const badge = unread(user, name);
+  await until(`${user.name}'s unread count on "${name}" to be ${n}`, async () => {
+    const shown = (await badge.count()) ? await badge.textContent() : "none";
+    if (shown === String(n)) return true;
+    throw new Error(`shows ${shown}`);
+  });
+}
+const composer = (user) => user.page.getByLabel("Message", { exact: true });
+
+async function register(user, username, displayName) {
+  const { page } = user;
+  await page.goto("/");
+  await page.getByRole("button", { name: "Create an account" }).click();
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Display name (optional)").fill(displayName);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await connection(user, "online");
+}
+
+async function say(user, text) {
+  await composer(user).fill(text);
+  await composer(user).press("Enter");
+  await visible(message(user, text).and(user.page.locator(":not(.pending)")));
+}
+
+describe("chatting in the browser", () => {
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+    alice = await openUser(browser, server.url, "alice");
+    bob = await openUser(browser, server.url, "bob", { width: 390, height: 780 });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it("two people register and are signed in", async () => {
+    await bob.page.goto("/");
+    await visible(bob.page.getByRole("heading", { name: "Sign in to Chat" }));
+    await screenshot(bob.page, "sign-in-phone");
+    await register(alice, "alice", "Alice");
+    await register(bob, "bob", "Bob");
+    await visible(alice.page.getByText("Pick a conversation"));
+    await screenshot(alice.page, "signed-in-empty");
+  });
+
+  it("alice finds bob and starts a direct chat; it appears on bob's list", async () => {
+    await alice.page.getByLabel("Find people").fill("bo");
+    await alice.page.getByRole("button", { name: "Chat with Bob (@bob)" }).click();
+    await visible(alice.page.getByRole("heading", { level: 2, name: "Bob" }));
+    // bob is online: the dot and the header say so.
+    await visible(alice.page.locator(".conv-sub").filter({ hasText: "online" }));
+    await visible(roomButton(bob, "Alice"));
+    await visible(roomButton(bob, "Alice").getByText("online"));
+  });
+
+  it("messages arrive with typing indicators and unread counts that rise", async () => {
+    await composer(alice).fill("Hi Bob");
+    await visible(roomButton(bob, "Alice").getByText("typing…"));
+    await composer(alice).press("Enter");
+    await visible(message(alice, "Hi Bob"));
+    await unreadIs(bob, "Alice", 1);
+    await say(alice, "Are you there?");
+    await unreadIs(bob, "Alice", 2);
+    await screenshot(bob.page, "room-list-unread-phone");
+  });
+
+  it("bob opens the chat: counts clear, read markers and typing show on both sides", async () => {
+    await roomButton(bob, "Alice").click();
+    await visible(bob.page.getByRole("heading", { level: 2, name: "Alice" }));
+    await visible(message(bob, "Hi Bob"));
+    await visible(message(bob, "Are you there?"));
+    // alice sees that bob read her last message.
+    await visible(message(alice, "Are you there?").locator(".seen", { hasText: "Seen" }));
+    await composer(bob).fill("Yes, here");
+    await visible(alice.page.getByText("Bob is typing…"));
+    await screenshot(alice.page, "conversation-typing-and-seen");
+    await composer(bob).press("Enter");
+    await visible(message(alice, "Yes, here"));
+    await hidden(alice.page.getByText("Bob is typing…"));
+    // alice has the chat open, so she reads it at once, and bob sees that.
+    await visible(message(bob, "Yes, here").locator(".seen"));
+    await screenshot(bob.page, "conversation-phone");
+    await bob.page.getByRole("button", { name: "Back to conversations" }).click();
+    await visible(roomButton(bob, "Alice"));
+    assert.equal(await unread(bob, "Alice").count(), 0, "no unread badge after reading");
+  });
+
+  it("bob goes offline, and sees what he missed when he is back, without a reload", async () => {
+    await bob.context.setOffline(true);
+    await connection(bob, "offline");
+    await visible(alice.page.locator(".conv-sub").filter({ hasText: "offline" }));
+    for (const text of ["Missed one", "Missed two", "Missed three"]) await say(alice, text);
+    await screenshot(bob.page, "offline-phone");
+    const loads = [];
+    bob.page.on("load", () => loads.push(Date.now()));
+    await bob.context.setOffline(false);
+    await connection(bob, "online");
+    await unreadIs(bob, "Alice", 3);
+    await screenshot(bob.page, "back-online-unread-phone");
+    await roomButton(bob, "Alice").click();
+    for (const text of ["Missed one", "Missed two", "Missed three"]) await visible(message(bob, text));
+    assert.deepEqual(loads, [], "the page was not reloaded");
+    await visible(message(alice, "Missed three").locator(".seen"));
+  });
+
+  it("a message sent while offline shows at once and is delivered once when back", async () => {
+    await alice.context.setOffline(true);
+    await connection(alice, "offline");
+    await composer(alice).fill("Written in a tunnel");
+    await composer(alice).press("Enter");
+    await visible(messages(alice).locator("li.pending").filter({ hasText: "Written in a tunnel" }).getByText("Sending…"));
+    await screenshot(alice.page, "sending-while-offline");
+    await alice.context.setOffline(false);
+    await visible(message(bob, "Written in a tunnel"));
+    await hidden(messages(alice).locator("li.pending"));
+    assert.equal(await message(bob, "Written in a tunnel").count(), 1, "delivered exactly once");
+    assert.equal(await message(alice, "Written in a tunnel").count(), 1, "shown once to the sender");
+  });
+
+  it("alice edits and deletes her messages; bob sees both", async () => {
+    const mine = message(alice, "Missed one");
+    await mine.hover();
+    await mine.getByRole("button", { name: "Edit" }).click();
+    await alice.page.getByLabel("Edit message").fill("Missed one (fixed)");
+    await alice.page.getByRole("button", { name: "Save" }).click();
+    await visible(message(bob, "Missed one (fixed)").getByText("edited"));
+    const gone = message(alice, "Missed two");
+    await gone.hover();
+    await gone.getByRole("button", { name: "Delete" }).click();
+    await visible(message(bob, "This message was deleted."));
+    await hidden(message(bob, "Missed two"));
+  });
+
+  it("alice creates a group with bob", async () => {
+    await bob.page.getByRole("button", { name: "Back to conversations" }).click();
+    await alice.page.getByRole("button", { name: "New group" }).click();
+    await alice.page.getByLabel("Group name").fill("Weekend trip");
+    await alice.page.getByLabel("Add members").fill("bob");
+    await alice.page.getByRole("button", { name: "Add Bob (@bob)" }).click();
+    await visible(alice.page.getByRole("list", { name: "Members" }).getByText("Bob"));
+    await screenshot(alice.page, "new-group");
+    await alice.page.getByRole("button", { name: "Create group" }).click();
+    await visible(alice.page.getByRole("heading", { level: 2, name: "Weekend trip" }));
+    await say(alice, "Who is in?");
+    await visible(roomButton(bob, "Weekend trip"));
+    await unreadIs(bob, "Weekend trip", 1);
+    await screenshot(alice.page, "group-conversation");
+  });
+
+  it("no console errors and no uncaught exceptions on any page", () => {
+    assertNoErrors(alice, bob);
+  });
+});

@@ -1,0 +1,136 @@
+// The browser tests' harness: the real standalone server binary serving the built app, and
+// Debian's Chromium driven by playwright-core (never a downloaded browser).
+//
+// - The binary: env CHAT_BIN, else $CARGO_TARGET_DIR/debug/chat, else <repo>/target/debug/chat;
+//   it gets a free loopback port, a fresh data dir and CHAT_WEB_DIR=web/dist.
+// - The browser: env CHROMIUM, else /usr/bin/chromium, headless, a fresh profile per launch.
+// - Every page records console errors and uncaught exceptions; `assertNoErrors` fails the test
+//   on any of them.
+// - Screenshots go to web/test-output/screenshots (git-ignored).
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const WEB_DIR = path.resolve(here, "..");
+const REPO_DIR = path.resolve(WEB_DIR, "..");
+export const SHOTS_DIR = path.join(WEB_DIR, "test-output", "screenshots");
+
+function chatBin() {
+  if (process.env.CHAT_BIN) return path.resolve(process.env.CHAT_BIN);
+  const target = process.env.CARGO_TARGET_DIR
+    ? path.resolve(REPO_DIR, process.env.CARGO_TARGET_DIR)
+    : path.join(REPO_DIR, "target");
+  return path.join(target, "debug", "chat");
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts the standalone server; resolves once /healthz answers. */
+export async function startServer() {
+  const bin = chatBin();
+  if (!fs.existsSync(bin)) throw new Error(`chat binary not found at ${bin}: cargo build --bin chat, or set CHAT_BIN`);
+  const webDir = path.join(WEB_DIR, "dist");
+  if (!fs.existsSync(path.join(webDir, "index.html"))) throw new Error("web/dist is not built: npm run build");
+  const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), "chat-web-test-"));
+  const logPath = path.join(dataDir, "server.log");
+  const port = await freePort();
+  const log = fs.openSync(logPath, "a");
+  const proc = spawn(bin, [], {
+    cwd: dataDir,
+    stdio: ["ignore", log, log],
+    env: {
+      ...process.env,
+      RUST_LOG: "info",
+      NO_COLOR: "1",
+      CHAT_LISTEN: `127.0.0.1:${port}`,
+      CHAT_DATA_DIR: path.join(dataDir, "data"),
+      CHAT_WEB_DIR: webDir,
+    },
+  });
+  fs.closeSync(log);
+  const exited = new Promise((resolve) => proc.on("exit", resolve));
+  const url = `http://127.0.0.1:${port}`;
+  const server = {
+    url,
+    logTail: (n = 40) => fs.readFileSync(logPath, "utf8").split("\n").slice(-n).join("\n"),
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill("SIGTERM");
+        const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (!process.env.E2E_KEEP) await fsp.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+    if (proc.exitCode !== null) break;
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) return server;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const tail = server.logTail();
+  await server.stop();
+  throw new Error(`the chat server did not start\n${tail}`);
+}
+
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** A browser context with one page whose console errors and page errors are recorded. */
+export async function openUser(browser, url, name, viewport = { width: 1200, height: 800 }) {
+  const context = await browser.newContext({ viewport, baseURL: url });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(`${name}: console: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => errors.push(`${name}: page error: ${err.message}`));
+  return { name, context, page, errors };
+}
+
+export function assertNoErrors(...users) {
+  assert.deepEqual(users.flatMap((u) => u.errors), [], "no console errors and no uncaught exceptions");
+}
+
+let shot = 0;
+export async function screenshot(page, name) {
+  if (shot === 0) await fsp.rm(SHOTS_DIR, { recursive: true, force: true });
+  await fsp.mkdir(SHOTS_DIR, { recursive: true });
+  shot += 1;
+  await page.screenshot({ path: path.join(SHOTS_DIR, `${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+}
