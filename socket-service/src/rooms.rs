@@ -172,12 +172,17 @@ async fn add_member<A: Adapter>(
         announce_added(&state, &body.user_id, &room).await;
         // The members who were there learn whether the newcomer is online.
         let newcomer = std::slice::from_ref(&body.user_id);
-        if state.chat.online_among(newcomer).await.is_ok_and(|on| !on.is_empty()) {
+        if state
+            .chat
+            .online_among(newcomer)
+            .await
+            .is_ok_and(|on| !on.is_empty())
+        {
             let event = json!({"user_id": body.user_id, "online": true});
-            if let Some(ops) = to_rooms(&state.io, chat_room(&id)) {
-                if let Err(e) = ops.emit("presence", &event).await {
-                    tracing::warn!(error = %e, "presence not sent");
-                }
+            if let Some(ops) = to_rooms(&state.io, chat_room(&id))
+                && let Err(e) = ops.emit("presence", &event).await
+            {
+                tracing::warn!(error = %e, "presence not sent");
             }
         }
     }
