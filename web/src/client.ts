@@ -651,12 +651,17 @@ export class ChatClient {
   }
 }
 
+const FORBIDDEN_HEADERS = new Set(["content-length", "host", "connection", "expect", "transfer-encoding"]);
+
 /** PUT to the presigned URL with progress (fetch cannot report upload progress). */
 function putBytes(upload: Upload, file: File, progress: (fraction: number) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(upload.method, upload.url);
-    for (const [name, value] of Object.entries(upload.headers ?? {})) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(upload.headers ?? {})) {
+      // The browser sets these itself (from the body) and refuses to be told.
+      if (!FORBIDDEN_HEADERS.has(name.toLowerCase())) xhr.setRequestHeader(name, value);
+    }
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) progress(e.loaded / e.total);
     };
