@@ -4,6 +4,7 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { io } from "socket.io-client";
 import { assertNoErrors, launchBrowser, openUser, screenshot, startServer } from "./harness.js";
 
 const PASSWORD = "correct horse battery";
@@ -43,7 +44,7 @@ const unread = (user, name) => roomButton(user, name).locator("[data-unread]");
 async function unreadIs(user, name, n) {
   const badge = unread(user, name);
   await until(`${user.name}'s unread count on "${name}" to be ${n}`, async () => {
-    const shown = (await badge.count()) ? await badge.textContent() : "none";
+    const shown = (await badge.count()) ? await badge.getAttribute("data-unread") : "none";
     if (shown === String(n)) return true;
     throw new Error(`shows ${shown}`);
   });
@@ -69,7 +70,8 @@ async function say(user, text) {
 
 describe("chatting in the browser", () => {
   before(async () => {
-    server = await startServer();
+    // A send rate that never limits: one test sends a long history at once.
+    server = await startServer({ CHAT_SEND_RATE_BURST: "100000" });
     browser = await launchBrowser();
     alice = await openUser(browser, server.url, "alice");
     bob = await openUser(browser, server.url, "bob", { width: 390, height: 780 });
@@ -192,6 +194,49 @@ describe("chatting in the browser", () => {
     await visible(roomButton(bob, "Weekend trip"));
     await unreadIs(bob, "Weekend trip", 1);
     await screenshot(alice.page, "group-conversation");
+  });
+
+  it("a long history loads page by page as bob scrolls up", async () => {
+    // alice writes 130 messages from another device: a Socket.IO client of her own.
+    const login = await fetch(`${server.url}/api/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "alice", password: PASSWORD }),
+    }).then((r) => r.json());
+    const rooms = await fetch(`${server.url}/api/rooms`, {
+      headers: { authorization: `Bearer ${login.access_token}` },
+    }).then((r) => r.json());
+    const room = rooms.rooms.find((r) => r.kind === "direct");
+    const socket = io(server.url, { auth: { token: login.access_token }, transports: ["websocket"] });
+    try {
+      for (let i = 1; i <= 130; i++) {
+        const ack = await socket.timeout(10_000).emitWithAck("message:send", {
+          room_id: room.id,
+          client_id: `history-${i}`,
+          body: `Old news ${i}`,
+        });
+        assert.equal(ack.ok, true, JSON.stringify(ack));
+      }
+    } finally {
+      socket.disconnect();
+    }
+    await bob.page.reload();
+    await connection(bob, "online");
+    await unreadIs(bob, "Alice", 130);
+    await roomButton(bob, "Alice").click();
+    await visible(message(bob, "Old news 130"));
+    assert.equal(await message(bob, "Hi Bob").count(), 0, "only the latest page is loaded at first");
+    const log = messages(bob);
+    // Scroll to the top until the first message of the conversation is there.
+    await until("the beginning of the conversation", async () => {
+      await log.evaluate((el) => (el.scrollTop = 0));
+      return (await message(bob, "Hi Bob").count()) === 1;
+    }, 20_000);
+    await visible(bob.page.getByText("This is the beginning of the conversation."));
+    for (const n of [1, 65, 130]) {
+      const body = messages(bob).locator("p.body").getByText(`Old news ${n}`, { exact: true });
+      assert.equal(await body.count(), 1, `Old news ${n} once`);
+    }
   });
 
   it("no console errors and no uncaught exceptions on any page", () => {

@@ -42,8 +42,8 @@ function freePort() {
   });
 }
 
-/** Starts the standalone server; resolves once /healthz answers. */
-export async function startServer() {
+/** Starts the standalone server with extra `env`; resolves once /healthz answers. */
+export async function startServer(env = {}) {
   const bin = chatBin();
   if (!fs.existsSync(bin)) throw new Error(`chat binary not found at ${bin}: cargo build --bin chat, or set CHAT_BIN`);
   const webDir = path.join(WEB_DIR, "dist");
@@ -59,6 +59,7 @@ export async function startServer() {
       ...process.env,
       RUST_LOG: "info",
       NO_COLOR: "1",
+      ...env,
       CHAT_LISTEN: `127.0.0.1:${port}`,
       CHAT_DATA_DIR: path.join(dataDir, "data"),
       CHAT_WEB_DIR: webDir,
