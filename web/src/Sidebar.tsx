@@ -139,7 +139,7 @@ export function PeopleSearch({ client, label, placeholder, action, onPick, exclu
         </p>
       )}
       {q.trim() && (
-        <ul className="results" aria-label={`${label}: results`}>
+        <ul className="results" aria-label="People found">
           {shown.length === 0 && <li className="hint">Nobody found.</li>}
           {shown.map((u) => (
             <li key={u.id}>

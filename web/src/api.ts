@@ -82,11 +82,17 @@ interface Stored {
   refresh_token: string;
   /** Milliseconds since the epoch when the access token expires. */
   expires_at: number;
+  /** The access token's lifetime in milliseconds. */
+  lifetime: number;
 }
 
 const STORAGE_KEY = "chat.session";
-/** Refresh this long before the access token expires. */
+/** Refresh this long before the access token expires (a third of its life when that is shorter). */
 const REFRESH_MARGIN_MS = 60_000;
+
+function margin(s: Stored): number {
+  return Math.min(REFRESH_MARGIN_MS, (s.lifetime || 0) / 3);
+}
 
 function load(): Stored | null {
   try {
@@ -167,7 +173,7 @@ export class Api {
   /** A valid access token, refreshed first when it is about to expire. */
   async token(): Promise<string> {
     if (!this.stored) throw new ApiError(401, "unauthorized", "You are signed out.");
-    if (this.stored.expires_at - Date.now() < REFRESH_MARGIN_MS / 2) await this.refresh();
+    if (this.stored.expires_at - Date.now() < margin(this.stored) / 2) await this.refresh();
     if (!this.stored) throw new ApiError(401, "unauthorized", "You are signed out.");
     return this.stored.access_token;
   }
@@ -203,7 +209,7 @@ export class Api {
       const latest = load();
       if (latest && this.stored && latest.refresh_token !== this.stored.refresh_token) {
         this.stored = latest;
-        if (latest.expires_at - Date.now() > REFRESH_MARGIN_MS / 2) return this.schedule();
+        if (latest.expires_at - Date.now() > margin(latest) / 2) return this.schedule();
       }
       const refresh = this.stored?.refresh_token;
       if (!refresh) return;
@@ -229,6 +235,7 @@ export class Api {
       access_token: session.access_token,
       refresh_token: session.refresh_token,
       expires_at: Date.now() + session.expires_in * 1000,
+      lifetime: session.expires_in * 1000,
     };
     localStorage.setItem(STORAGE_KEY, JSON.stringify(this.stored));
     this.schedule();
@@ -246,7 +253,7 @@ export class Api {
   private schedule(): void {
     clearTimeout(this.timer);
     if (!this.stored) return;
-    const wait = Math.max(0, this.stored.expires_at - Date.now() - REFRESH_MARGIN_MS);
+    const wait = Math.max(1000, this.stored.expires_at - Date.now() - margin(this.stored));
     this.timer = setTimeout(() => {
       // Offline now: the next call refreshes on demand.
       this.refresh().catch(() => undefined);

@@ -8,6 +8,8 @@ import { io } from "socket.io-client";
 import { assertNoErrors, launchBrowser, openUser, screenshot, startServer } from "./harness.js";
 
 const PASSWORD = "correct horse battery";
+const TOKEN_TTL_SECS = 6;
+const session = (user) => user.page.evaluate(() => JSON.parse(localStorage.getItem("chat.session") ?? "null"));
 let server;
 let browser;
 let alice; // a desktop window
@@ -60,6 +62,8 @@ async function register(user, username, displayName) {
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
   await connection(user, "online");
+  user.firstSession = await session(user);
+  user.signedUpAt = Date.now();
 }
 
 async function say(user, text) {
@@ -70,8 +74,9 @@ async function say(user, text) {
 
 describe("chatting in the browser", () => {
   before(async () => {
-    // A send rate that never limits: one test sends a long history at once.
-    server = await startServer({ CHAT_SEND_RATE_BURST: "100000" });
+    // A send rate that never limits (one test sends a long history at once), and access
+    // tokens that expire every few seconds, so the app refreshes them throughout.
+    server = await startServer({ CHAT_SEND_RATE_BURST: "100000", CHAT_ACCESS_TOKEN_TTL_SECS: String(TOKEN_TTL_SECS) });
     browser = await launchBrowser();
     alice = await openUser(browser, server.url, "alice");
     bob = await openUser(browser, server.url, "bob", { width: 390, height: 780 });
@@ -237,6 +242,20 @@ describe("chatting in the browser", () => {
       const body = messages(bob).locator("p.body").getByText(`Old news ${n}`, { exact: true });
       assert.equal(await body.count(), 1, `Old news ${n} once`);
     }
+  });
+
+  it("access tokens are refreshed silently: still signed in and served after they expired", async () => {
+    const elapsed = Date.now() - alice.signedUpAt;
+    if (elapsed < TOKEN_TTL_SECS * 1500) await new Promise((r) => setTimeout(r, TOKEN_TTL_SECS * 1500 - elapsed));
+    for (const user of [alice, bob]) {
+      const now = await session(user);
+      assert.ok(now, `${user.name} is still signed in`);
+      assert.notEqual(now.refresh_token, user.firstSession.refresh_token, `${user.name}'s tokens were rotated`);
+      assert.ok(now.expires_at > Date.now(), `${user.name} holds an unexpired access token`);
+    }
+    await alice.page.getByLabel("Find people").fill("bo");
+    await visible(alice.page.getByRole("button", { name: "Chat with Bob (@bob)" }));
+    await alice.page.getByLabel("Find people").fill("");
   });
 
   it("no console errors and no uncaught exceptions on any page", () => {
