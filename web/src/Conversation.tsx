@@ -19,7 +19,7 @@ export function Conversation({ client, state, room, onBack }: Props) {
   const messages = history?.messages ?? [];
   const pending = state.pending[room.id] ?? [];
   const transfers = state.transfers[room.id] ?? [];
-  const list = useRef<HTMLOListElement>(null);
+  const list = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const prevHeight = useRef<number | null>(null);
 
@@ -71,7 +71,8 @@ export function Conversation({ client, state, room, onBack }: Props) {
             : room.members.map((m) => userName(state.users, m)).join(", ")}
         </span>
       </header>
-      <ol className="messages" ref={list} onScroll={onScroll} role="log" aria-label={`Messages with ${title}`} aria-live="polite">
+      <div className="messages" ref={list} onScroll={onScroll} role="log" aria-label={`Messages with ${title}`}>
+        <ol className="message-list">
         {history?.loadingOlder && <li className="hint center">Loading earlier messages…</li>}
         {history?.loaded && !history.hasOlder && messages.length > 0 && (
           <li className="hint center">This is the beginning of the conversation.</li>
@@ -107,7 +108,8 @@ export function Conversation({ client, state, room, onBack }: Props) {
             </div>
           </li>
         ))}
-      </ol>
+        </ol>
+      </div>
       <p className="typing" aria-live="polite">
         {typists.length === 1
           ? `${userName(state.users, typists[0]!)} is typing…`

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { assertNoErrors, launchBrowser, openUser, screenshot, startServer } from "./harness.js";
+import { assertAccessible, assertNoErrors, launchBrowser, openUser, screenshot, startServer } from "./harness.js";
 
 const PASSWORD = "correct horse battery";
 const TOKEN_TTL_SECS = 6;
@@ -91,6 +91,7 @@ describe("chatting in the browser", () => {
     await bob.page.goto("/");
     await visible(bob.page.getByRole("heading", { name: "Sign in to Chat" }));
     await screenshot(bob.page, "sign-in-phone");
+    await assertAccessible(bob.page, "the sign-in screen");
     await register(alice, "alice", "Alice");
     await register(bob, "bob", "Bob");
     await visible(alice.page.getByText("Pick a conversation"));
@@ -116,6 +117,7 @@ describe("chatting in the browser", () => {
     await say(alice, "Are you there?");
     await unreadIs(bob, "Alice", 2);
     await screenshot(bob.page, "room-list-unread-phone");
+    await assertAccessible(bob.page, "the room list on a phone");
   });
 
   it("bob opens the chat: counts clear, read markers and typing show on both sides", async () => {
@@ -128,12 +130,14 @@ describe("chatting in the browser", () => {
     await composer(bob).fill("Yes, here");
     await visible(alice.page.getByText("Bob is typing…"));
     await screenshot(alice.page, "conversation-typing-and-seen");
+    await assertAccessible(alice.page, "a conversation");
     await composer(bob).press("Enter");
     await visible(message(alice, "Yes, here"));
     await hidden(alice.page.getByText("Bob is typing…"));
     // alice has the chat open, so she reads it at once, and bob sees that.
     await visible(message(bob, "Yes, here").locator(".seen"));
     await screenshot(bob.page, "conversation-phone");
+    await assertAccessible(bob.page, "a conversation on a phone");
     await bob.page.getByRole("button", { name: "Back to conversations" }).click();
     await visible(roomButton(bob, "Alice"));
     assert.equal(await unread(bob, "Alice").count(), 0, "no unread badge after reading");
@@ -145,6 +149,7 @@ describe("chatting in the browser", () => {
     await visible(alice.page.locator(".conv-sub").filter({ hasText: "offline" }));
     for (const text of ["Missed one", "Missed two", "Missed three"]) await say(alice, text);
     await screenshot(bob.page, "offline-phone");
+    await assertAccessible(bob.page, "the offline banner");
     const loads = [];
     bob.page.on("load", () => loads.push(Date.now()));
     await bob.context.setOffline(false);
@@ -193,6 +198,7 @@ describe("chatting in the browser", () => {
     await alice.page.getByRole("button", { name: "Add Bob (@bob)" }).click();
     await visible(alice.page.getByRole("list", { name: "Members" }).getByText("Bob"));
     await screenshot(alice.page, "new-group");
+    await assertAccessible(alice.page, "the new group form");
     await alice.page.getByRole("button", { name: "Create group" }).click();
     await visible(alice.page.getByRole("heading", { level: 2, name: "Weekend trip" }));
     await say(alice, "Who is in?");

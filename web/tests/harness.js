@@ -16,7 +16,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const WEB_DIR = path.resolve(here, "..");
@@ -134,4 +137,17 @@ export async function screenshot(page, name) {
   await fsp.mkdir(SHOTS_DIR, { recursive: true });
   shot += 1;
   await page.screenshot({ path: path.join(SHOTS_DIR, `${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+}
+
+/**
+ * Asserts that axe-core finds no WCAG 2 A/AA violation (labels, roles, contrast, …) on the
+ * page as it is now.
+ */
+export async function assertAccessible(page, screen) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const result = await axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21aa"] } });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  assert.deepEqual(violations, [], `accessibility of ${screen}`);
 }
