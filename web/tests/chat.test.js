@@ -6,71 +6,28 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
 import { assertAccessible, assertNoErrors, launchBrowser, openUser, screenshot, startServer } from "./harness.js";
+import {
+  PASSWORD,
+  composer,
+  connection,
+  hidden,
+  message,
+  messages,
+  register,
+  roomButton,
+  say,
+  session,
+  unread,
+  unreadIs,
+  until,
+  visible,
+} from "./ui.js";
 
-const PASSWORD = "correct horse battery";
 const TOKEN_TTL_SECS = 6;
-const session = (user) => user.page.evaluate(() => JSON.parse(localStorage.getItem("chat.session") ?? "null"));
 let server;
 let browser;
 let alice; // a desktop window
 let bob; // a phone-sized window
-
-/** Polls `fn` until it returns a truthy value. */
-async function until(what, fn, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
-}
-
-const visible = (locator, timeout = 10_000) => locator.first().waitFor({ state: "visible", timeout });
-const hidden = (locator, timeout = 10_000) => locator.first().waitFor({ state: "hidden", timeout });
-/** The connection state the app shows (on a phone, "connected" is shown by the absence of a banner). */
-const connection = (user, state) =>
-  user.page.locator(`[data-connection="${state}"]`).waitFor({ state: "attached", timeout: 10_000 });
-
-const messages = (user) => user.page.getByRole("log");
-const message = (user, text) => messages(user).locator("li.msg").filter({ hasText: text });
-const roomButton = (user, name) =>
-  user.page.getByRole("navigation", { name: "Conversations" }).locator("button.room").filter({ hasText: name });
-const unread = (user, name) => roomButton(user, name).locator("[data-unread]");
-/** Waits until the room's unread badge shows `n`. */
-async function unreadIs(user, name, n) {
-  const badge = unread(user, name);
-  await until(`${user.name}'s unread count on "${name}" to be ${n}`, async () => {
-    const shown = (await badge.count()) ? await badge.getAttribute("data-unread") : "none";
-    if (shown === String(n)) return true;
-    throw new Error(`shows ${shown}`);
-  });
-}
-const composer = (user) => user.page.getByLabel("Message", { exact: true });
-
-async function register(user, username, displayName) {
-  const { page } = user;
-  await page.goto("/");
-  await page.getByRole("button", { name: "Create an account" }).click();
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Display name (optional)").fill(displayName);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await connection(user, "online");
-  user.firstSession = await session(user);
-  user.signedUpAt = Date.now();
-}
-
-async function say(user, text) {
-  await composer(user).fill(text);
-  await composer(user).press("Enter");
-  await visible(message(user, text).and(user.page.locator(":not(.pending)")));
-}
 
 describe("chatting in the browser", () => {
   before(async () => {

@@ -115,15 +115,17 @@ export function launchBrowser() {
   });
 }
 
-/** A browser context with one page whose console errors and page errors are recorded. */
+/** A browser context with one page; the console errors and page errors of all its pages are recorded. */
 export async function openUser(browser, url, name, viewport = { width: 1200, height: 800 }) {
   const context = await browser.newContext({ viewport, baseURL: url });
-  const page = await context.newPage();
   const errors = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") errors.push(`${name}: console: ${msg.text()}`);
+  context.on("page", (page) => {
+    page.on("console", (msg) => {
+      if (msg.type() === "error") errors.push(`${name}: console: ${msg.text()}`);
+    });
+    page.on("pageerror", (err) => errors.push(`${name}: page error: ${err.message}`));
   });
-  page.on("pageerror", (err) => errors.push(`${name}: page error: ${err.message}`));
+  const page = await context.newPage();
   return { name, context, page, errors };
 }
 
