@@ -1,8 +1,8 @@
 //! The standalone server: every service of the chat backend in one process, on one port, with
 //! the embedded stand-ins instead of the external systems: an SQLite file instead of MongoDB,
 //! the store's own transaction instead of the Redis sequencer, in-process fan-out, presence
-//! and rate limits instead of Redis, and an in-process hand-off to the writer instead of
-//! RabbitMQ. This crate only composes; the logic lives in the service crates.
+//! and rate limits instead of Redis, and an in-process hand-off to the writer (and, in the
+//! background, to the web-push sender) instead of RabbitMQ. This crate only composes; the logic lives in the service crates.
 //!
 //! - [`Config`]: where to listen and where the data lives.
 //! - [`run`]: builds the embedded adapters and serves every service's routes.
@@ -30,6 +30,7 @@ pub struct Config {
     pub web_dir: PathBuf,
     pub auth: auth_service::Settings,
     pub limits: socket_service::Limits,
+    pub push: push_service::Settings,
 }
 
 impl Config {
@@ -40,6 +41,7 @@ impl Config {
             web_dir: env_or("CHAT_WEB_DIR", PathBuf::from("web/dist"))?,
             auth: auth_service::Settings::from_env()?,
             limits: socket_service::Limits::from_env()?,
+            push: push_service::Settings::from_env()?,
         })
     }
 }
@@ -56,12 +58,20 @@ pub async fn run(
 
     let auth = auth_service::AppState::new(store.clone(), limiter.clone(), &keys, config.auth)?;
     let writer = Arc::new(db_writer::Writer::new(store.clone()));
+    let presence = Arc::new(presence::LocalPresence::new());
+    let push = push_service::embedded(
+        store.clone(),
+        presence.clone(),
+        auth.verifier.clone(),
+        push_service::VapidKeys::load_or_generate(&config.data_dir.join("keys"))?,
+        config.push,
+    )?;
     let deps = socket_service::Deps {
         users: store.clone(),
         store: store.clone(),
         sequencer: Arc::new(sequencer::StoreSequencer::new((*store).clone())),
-        handoff: Arc::new(handoff::EmbeddedHandOff::new(writer, Vec::new())),
-        presence: Arc::new(presence::LocalPresence::new()),
+        handoff: Arc::new(handoff::EmbeddedHandOff::new(writer, vec![push.sender])),
+        presence,
         limiter,
     };
     let sockets = socket_service::local(deps, config.limits, auth.verifier.clone());
@@ -69,6 +79,7 @@ pub async fn run(
 
     let app = sockets.wrap(
         auth_service::router(auth)
+            .merge(push.router)
             .merge(ops::router(checks))
             .merge(sockets.router.clone())
             .fallback_service(web::fallback(&config.web_dir)),

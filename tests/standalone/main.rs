@@ -147,6 +147,9 @@ async fn accounts_survive_a_restart_and_secrets_never_reach_the_logs() {
         )
         .await;
     assert_eq!(status, 204);
+    let (status, vapid) = server.get("/api/push/vapid-public-key", "").await;
+    assert_eq!(status, 200);
+    assert!(vapid["public_key"].as_str().is_some_and(|k| k.len() == 87));
     let first_logs = server.stop();
 
     // The same data directory: same keys, same accounts.
@@ -171,10 +174,20 @@ async fn accounts_survive_a_restart_and_secrets_never_reach_the_logs() {
         )
         .await;
     assert_eq!(status, 200);
+    let (_, vapid_again) = server.get("/api/push/vapid-public-key", "").await;
+    assert_eq!(
+        vapid_again, vapid,
+        "the VAPID key survives the restart, so browsers' subscriptions stay valid"
+    );
     let logs = first_logs + &server.stop();
 
     let private_pem = std::fs::read_to_string(data.join("keys/jwt-ed25519-private.pem")).unwrap();
     let private_body: String = private_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let vapid_pem = std::fs::read_to_string(data.join("keys/vapid-p256-private.pem")).unwrap();
+    let vapid_body: String = vapid_pem
         .lines()
         .filter(|l| !l.starts_with("-----"))
         .collect();
@@ -187,6 +200,7 @@ async fn accounts_survive_a_restart_and_secrets_never_reach_the_logs() {
         refreshed["refresh_token"].as_str().unwrap(),
         &access,
         &private_body,
+        &vapid_body,
     ] {
         assert!(!logs.contains(secret), "a secret appeared in the logs");
     }

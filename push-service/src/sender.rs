@@ -1,0 +1,509 @@
+//! The sender: for each new message, a web push to every device of every room member who is
+//! offline, except the sender.
+//!
+//! - **Who.** The room's members minus the sender, minus whoever presence says has a socket
+//!   anywhere, then their subscriptions.
+//! - **What.** The JSON of PROTOCOL.md (`type`, `room_id`, `message_id`, `seq`, `sender_name`,
+//!   `preview` of at most [`PREVIEW_CHARS`] characters), encrypted per RFC 8291 (`aes128gcm`)
+//!   for the device, with an RFC 8292 VAPID `Authorization`, a `TTL`, and a `Topic` per room,
+//!   so a device that is offline for a while gets the latest message of each room rather than
+//!   a pile of them.
+//! - **Outcomes.** 2xx: sent. 404/410: the subscription is gone, so it is deleted. 429, 5xx, a
+//!   timeout or a connection failure: tried again after a backoff that doubles from
+//!   [`Settings::retry_base`] (or after the push service's `Retry-After`), up to
+//!   [`Settings::max_attempts`]; then the device is *dead-lettered* for this event. Any other
+//!   answer (400, 401, 403, 413) will not change by trying again: counted as failed.
+//! - **Isolation.** Devices are sent to concurrently, each request bounded by
+//!   [`Settings::request_timeout`], so one slow or failing push service never delays the others.
+//! - **Once per device.** Each (message, endpoint) pair is claimed in the [`Dedupe`] store
+//!   before its first attempt; a redelivered event finds the claim and skips that device. A
+//!   dead-lettered device's claim is released, so a replayed dead letter reaches just it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use models::chat::Message;
+use models::events::Event;
+use presence::Presence;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use store::{AuthStore, ChatStore, PushStore, PushSubscription};
+use web_push::{ContentEncoding, SubscriptionInfo, WebPushMessageBuilder};
+
+use crate::{Dedupe, Error, Result, VapidKeys};
+
+/// The longest `preview`, in characters.
+pub const PREVIEW_CHARS: usize = 120;
+
+/// How the sender sends. [`Settings::default`] is production's.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `sub` of the VAPID JWT: how a push service reaches the operator (`mailto:` or
+    /// `https:`).
+    pub subject: String,
+    /// `TTL` of each push: how long a push service keeps it for a device that is offline.
+    pub ttl: Duration,
+    /// Attempts per device and event, the first included.
+    pub max_attempts: u32,
+    /// The first retry's delay; each further one doubles it.
+    pub retry_base: Duration,
+    /// The longest wait before a retry. A `Retry-After` asking for longer dead-letters the
+    /// device at once rather than sending before the push service allows it.
+    pub max_retry_delay: Duration,
+    /// The longest one request to a push service may take.
+    pub request_timeout: Duration,
+    /// Devices sent to at once for one event.
+    pub concurrency: usize,
+    /// How long a (message, device) claim is kept: longer than any redelivery may come late.
+    pub dedupe_ttl: Duration,
+    /// Let the API accept `http://` endpoints on loopback addresses (tests, local
+    /// development); every other endpoint must be `https://`.
+    pub allow_http_loopback: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            subject: "mailto:postmaster@localhost".into(),
+            ttl: Duration::from_secs(24 * 3600),
+            max_attempts: 4,
+            retry_base: Duration::from_millis(500),
+            max_retry_delay: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            concurrency: 64,
+            dedupe_ttl: Duration::from_secs(24 * 3600),
+            allow_http_loopback: false,
+        }
+    }
+}
+
+/// What the sender reads and writes.
+#[derive(Clone)]
+pub struct Deps {
+    pub rooms: Arc<dyn ChatStore>,
+    pub users: Arc<dyn AuthStore>,
+    pub subscriptions: Arc<dyn PushStore>,
+    pub presence: Arc<dyn Presence>,
+    pub dedupe: Arc<dyn Dedupe>,
+}
+
+/// What became of one event's pushes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    pub sent: usize,
+    /// Devices pushed to for this event before (a redelivery).
+    pub duplicates: usize,
+    /// Subscriptions deleted because their push service said they are gone.
+    pub removed: usize,
+    /// Refused for good by the push service.
+    pub failed: usize,
+    /// Still failing after every attempt: the event should be dead-lettered.
+    pub dead: usize,
+}
+
+/// One device's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent,
+    Duplicate,
+    Removed,
+    Failed,
+    Dead,
+}
+
+/// The decrypted payload of PROTOCOL.md.
+#[derive(Debug, Serialize)]
+struct Payload<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    room_id: &'a str,
+    message_id: &'a str,
+    seq: u64,
+    sender_name: &'a str,
+    preview: String,
+}
+
+pub struct Sender {
+    deps: Deps,
+    keys: VapidKeys,
+    settings: Settings,
+    http: reqwest::Client,
+}
+
+impl Sender {
+    pub fn new(deps: Deps, keys: VapidKeys, settings: Settings) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.request_timeout)
+            // A push service answers; it never redirects a push elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        Ok(Sender {
+            deps,
+            keys,
+            settings,
+            http,
+        })
+    }
+
+    /// Pushes `event` if it is a new message; other events need no push.
+    pub async fn deliver(&self, event: &Event) -> Result<Report> {
+        match event {
+            Event::MessageCreated { message } => self.deliver_message(message).await,
+            _ => Ok(Report::default()),
+        }
+    }
+
+    async fn deliver_message(&self, message: &Message) -> Result<Report> {
+        let Some(room) = self.deps.rooms.room(&message.room_id).await? else {
+            return Ok(Report::default());
+        };
+        let others: Vec<String> = room
+            .members
+            .into_iter()
+            .filter(|m| *m != message.sender_id)
+            .collect();
+        if others.is_empty() {
+            return Ok(Report::default());
+        }
+        let online = self.deps.presence.online(&others).await?;
+        let offline: Vec<String> = others
+            .into_iter()
+            .zip(online)
+            .filter_map(|(user, online)| (!online).then_some(user))
+            .collect();
+        if offline.is_empty() {
+            return Ok(Report::default());
+        }
+        let devices = self.deps.subscriptions.subscriptions_of(&offline).await?;
+        if devices.is_empty() {
+            return Ok(Report::default());
+        }
+
+        let sender_name = match self.deps.users.user_by_id(&message.sender_id).await? {
+            Some(user) if !user.display_name.is_empty() => user.display_name,
+            Some(user) => user.username,
+            None => message.sender_id.clone(),
+        };
+        let payload = serde_json::to_vec(&Payload {
+            kind: "message",
+            room_id: &message.room_id,
+            message_id: &message.id,
+            seq: message.seq,
+            sender_name: &sender_name,
+            preview: preview(message),
+        })
+        .map_err(|e| Error::Internal(format!("encoding the payload: {e}")))?;
+        let payload: Arc<[u8]> = payload.into();
+        let topic = topic(&message.room_id);
+
+        // Owned arguments: futures borrowing the list's items would not be `Send` here.
+        let pushes = devices.into_iter().map(|device| {
+            let (message_id, payload, topic) = (message.id.clone(), payload.clone(), topic.clone());
+            async move { self.push(&device, &message_id, &payload, &topic).await }
+        });
+        let outcomes: Vec<Outcome> = futures_util::stream::iter(pushes)
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        let mut report = Report::default();
+        for outcome in outcomes {
+            let count = match outcome {
+                Outcome::Sent => &mut report.sent,
+                Outcome::Duplicate => &mut report.duplicates,
+                Outcome::Removed => &mut report.removed,
+                Outcome::Failed => &mut report.failed,
+                Outcome::Dead => &mut report.dead,
+            };
+            *count += 1;
+        }
+        Ok(report)
+    }
+
+    /// One device: claim, then attempts until an answer that settles it.
+    async fn push(
+        &self,
+        device: &PushSubscription,
+        message_id: &str,
+        payload: &[u8],
+        topic: &str,
+    ) -> Outcome {
+        let claim = format!("{message_id}:{}", hex_prefix(&device.endpoint, 16));
+        match self
+            .deps
+            .dedupe
+            .claim(&claim, self.settings.dedupe_ttl)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                metrics::counter!("chat_push_duplicates_skipped_total").increment(1);
+                return Outcome::Duplicate;
+            }
+            Err(e) => {
+                // Without a claim a redelivery could push twice; dead-letter instead, so the
+                // event comes back once the dedupe store answers.
+                tracing::warn!(error = %e, "cannot claim the push; dead-lettering the device");
+                metrics::counter!("chat_push_dead_lettered_total").increment(1);
+                return Outcome::Dead;
+            }
+        }
+        let host = host_of(&device.endpoint);
+        let mut attempt = 1;
+        loop {
+            let answer = self.attempt(device, payload, topic).await;
+            let retry_after = match answer {
+                Ok((status, _)) if status.is_success() => {
+                    metrics::counter!("chat_push_sent_total").increment(1);
+                    return Outcome::Sent;
+                }
+                Ok((StatusCode::NOT_FOUND | StatusCode::GONE, _)) => {
+                    return self.remove(device, &host).await;
+                }
+                Ok((status, headers))
+                    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() =>
+                {
+                    tracing::debug!(%host, %status, attempt, "push service asks to retry");
+                    retry_after(&headers)
+                }
+                Ok((status, _)) => {
+                    tracing::warn!(%host, %status, "push refused");
+                    metrics::counter!("chat_push_failed_total", "reason" => "refused").increment(1);
+                    return Outcome::Failed;
+                }
+                Err(Attempt::Unusable(reason)) => {
+                    tracing::warn!(%host, %reason, "cannot build the push for this subscription");
+                    metrics::counter!("chat_push_failed_total", "reason" => "unusable")
+                        .increment(1);
+                    return Outcome::Failed;
+                }
+                Err(Attempt::Transport(reason)) => {
+                    tracing::debug!(%host, %reason, attempt, "push request failed");
+                    None
+                }
+            };
+            let backoff = self
+                .settings
+                .retry_base
+                .saturating_mul(1 << (attempt - 1).min(20));
+            let delay = retry_after.unwrap_or(backoff.min(self.settings.max_retry_delay));
+            if attempt >= self.settings.max_attempts || delay > self.settings.max_retry_delay {
+                return self.dead_letter(&claim, &host, attempt).await;
+            }
+            metrics::counter!("chat_push_retries_total").increment(1);
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// One request; `Ok` with whatever status the push service answered.
+    async fn attempt(
+        &self,
+        device: &PushSubscription,
+        payload: &[u8],
+        topic: &str,
+    ) -> Result<(StatusCode, HeaderMap), Attempt> {
+        let info = SubscriptionInfo::new(
+            device.endpoint.as_str(),
+            device.p256dh.as_str(),
+            device.auth.as_str(),
+        );
+        let mut vapid = self.keys.signer().add_sub_info(&info);
+        vapid.add_claim("sub", self.settings.subject.as_str());
+        // `aud` is the endpoint's origin (RFC 8292 §2), port included when it is not the
+        // scheme's default; the library's own `aud` leaves the port out.
+        let origin = reqwest::Url::parse(&device.endpoint)
+            .map_err(|e| Attempt::Unusable(format!("endpoint: {e}")))?
+            .origin()
+            .ascii_serialization();
+        vapid.add_claim("aud", origin);
+        let vapid = vapid
+            .build()
+            .map_err(|e| Attempt::Unusable(format!("VAPID signature: {e}")))?;
+        let ttl = u32::try_from(self.settings.ttl.as_secs()).unwrap_or(u32::MAX);
+        let mut builder = WebPushMessageBuilder::new(&info);
+        builder.set_ttl(ttl);
+        builder.set_topic(topic.to_owned());
+        builder.set_vapid_signature(vapid);
+        builder.set_payload(ContentEncoding::Aes128Gcm, payload);
+        let message = builder
+            .build()
+            .map_err(|e| Attempt::Unusable(format!("encryption: {e}")))?;
+        let body = message
+            .payload
+            .ok_or_else(|| Attempt::Unusable("no payload".into()))?;
+
+        let mut request = self
+            .http
+            .post(&device.endpoint)
+            .timeout(self.settings.request_timeout)
+            .header("TTL", ttl)
+            .header("Topic", topic)
+            .header(CONTENT_ENCODING, body.content_encoding.to_str())
+            .header(CONTENT_TYPE, "application/octet-stream");
+        // `Authorization: vapid t=..., k=...`.
+        for (name, value) in body.crypto_headers {
+            request = request.header(name, value);
+        }
+        let response = request
+            .body(body.content)
+            .send()
+            .await
+            .map_err(|e| Attempt::Transport(e.without_url().to_string()))?;
+        Ok((response.status(), response.headers().clone()))
+    }
+
+    async fn remove(&self, device: &PushSubscription, host: &str) -> Outcome {
+        match self
+            .deps
+            .subscriptions
+            .remove_subscription(&device.endpoint)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(%host, user_id = %device.user_id, "subscription gone; deleted");
+                metrics::counter!("chat_push_subscriptions_removed_total").increment(1);
+                Outcome::Removed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %host, "could not delete a gone subscription");
+                metrics::counter!("chat_push_failed_total", "reason" => "gone_not_deleted")
+                    .increment(1);
+                Outcome::Failed
+            }
+        }
+    }
+
+    async fn dead_letter(&self, claim: &str, host: &str, attempts: u32) -> Outcome {
+        tracing::warn!(%host, attempts, "push still failing; dead-lettering it");
+        metrics::counter!("chat_push_dead_lettered_total").increment(1);
+        if let Err(e) = self.deps.dedupe.release(claim).await {
+            tracing::warn!(error = %e, "could not release the push claim");
+        }
+        Outcome::Dead
+    }
+}
+
+/// Why an attempt got no status.
+enum Attempt {
+    /// The subscription's keys or endpoint cannot make a push; trying again will not help.
+    Unusable(String),
+    /// Timeout, refused connection, TLS failure: worth another try.
+    Transport(String),
+}
+
+/// The standalone server runs the sender as a background consumer of its in-process hand-off.
+#[async_trait]
+impl handoff::Consumer for Sender {
+    async fn handle(&self, events: &[Event]) -> Result<(), String> {
+        for event in events {
+            let report = self.deliver(event).await.map_err(|e| e.to_string())?;
+            if report.dead > 0 {
+                tracing::warn!(
+                    room_id = %event.room_id(), devices = report.dead,
+                    "pushes dead-lettered (the embedded hand-off keeps no dead-letter queue)"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The message's body cut to [`PREVIEW_CHARS`] characters (an ellipsis marks a cut), or the
+/// first attachment's name for a message without text.
+fn preview(message: &Message) -> String {
+    let text = message.body.trim();
+    let text = if text.is_empty() {
+        message
+            .attachments
+            .first()
+            .map(|f| f.filename.as_str())
+            .unwrap_or_default()
+    } else {
+        text
+    };
+    if text.chars().count() <= PREVIEW_CHARS {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(PREVIEW_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The `Topic` of a room's pushes: at most 32 base64url characters, so a hash (hex) of the id.
+fn topic(room_id: &str) -> String {
+    hex_prefix(room_id, 16)
+}
+
+/// Hex of the first `bytes` bytes of SHA-256 of `text`.
+fn hex_prefix(text: &str, bytes: usize) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(bytes)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The endpoint's host, for logs: the path is a device's capability and stays out of them.
+fn host_of(endpoint: &str) -> String {
+    reqwest::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `Retry-After` in seconds (the form push services use); an HTTP date is not read.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> Message {
+        Message {
+            id: "m".into(),
+            room_id: "r".into(),
+            seq: 1,
+            sender_id: "s".into(),
+            client_id: "c".into(),
+            body: body.into(),
+            attachments: Vec::new(),
+            reply_to: None,
+            created_at: models::Timestamp::from_millis(0),
+            edited_at: None,
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn previews_are_at_most_120_characters() {
+        assert_eq!(preview(&message("  hi  ")), "hi");
+        let long = "é".repeat(300);
+        let cut = preview(&message(&long));
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS);
+        assert!(cut.ends_with('…'));
+        let exact = "x".repeat(PREVIEW_CHARS);
+        assert_eq!(preview(&message(&exact)), exact);
+    }
+
+    #[test]
+    fn topics_fit_the_header_rules() {
+        let t = topic("0192f0c4-7a3e-7cc1-9a2b-6f7e8d9c0b1a");
+        assert_eq!(t.len(), 32);
+        assert!(t.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(t, topic("another room"));
+    }
+}

@@ -1,0 +1,357 @@
+//! What a member would notice of web push, on both compositions.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::Harness;
+use crate::receiver::Behaviour;
+
+/// Alice writes to a room with Bob (offline) and Carol (online). Bob's device gets the message,
+/// decryptable, with the room, seq, Alice's name and a preview; Carol's and Alice's own devices
+/// get nothing.
+pub async fn an_offline_member_gets_the_message_and_nobody_else(h: Harness) {
+    let [alice, bob, carol] = [
+        h.user("alice").await,
+        h.user("bob").await,
+        h.user("carol").await,
+    ];
+    let room = h.room(&[&alice, &bob, &carol]).await;
+    let devices = [
+        h.receiver.device(Behaviour::Accept),
+        h.receiver.device(Behaviour::Accept),
+        h.receiver.device(Behaviour::Accept),
+    ];
+    let [alices, bobs, carols] = &devices;
+    h.subscribe(&alice, alices).await;
+    h.subscribe(&bob, bobs).await;
+    h.subscribe(&carol, carols).await;
+    h.online(&carol).await;
+
+    let body = format!("Hi Bob! {}", "é".repeat(150));
+    let event = h.send(&room, &alice, 7, &body).await;
+    let pushes = h.receiver.wait_for(bobs, 1).await;
+    assert_eq!(pushes.len(), 1, "Bob's device got no push");
+    let models::events::Event::MessageCreated { message } = &event else {
+        unreachable!()
+    };
+    let preview: String = body.chars().take(119).chain(['…']).collect();
+    assert_eq!(
+        pushes[0].payload,
+        json!({
+            "type": "message",
+            "room_id": room.id,
+            "message_id": message.id,
+            "seq": 7,
+            "sender_name": alice.display_name,
+            "preview": preview,
+        })
+    );
+    assert_eq!(pushes[0].ttl.as_deref(), Some("3600"));
+    let topic = pushes[0].topic.clone().expect("a Topic header");
+    assert!(topic.len() <= 32 && !topic.is_empty(), "{topic}");
+
+    // A second message of the room has the same Topic; the online member and the sender
+    // still get nothing.
+    h.send(&room, &alice, 8, "short").await;
+    let pushes = h.receiver.wait_for(bobs, 2).await;
+    assert_eq!(pushes[1].payload["preview"], "short");
+    assert_eq!(pushes[1].topic.as_deref(), Some(topic.as_str()));
+    h.receiver.settle().await;
+    assert!(
+        h.receiver.attempts(carols).is_empty(),
+        "the online member was pushed to"
+    );
+    assert!(
+        h.receiver.attempts(alices).is_empty(),
+        "the sender was pushed to"
+    );
+    assert_eq!(h.receiver.pushes_to(bobs).len(), 2);
+}
+
+/// A push service answering 410 makes the subscription go, after one attempt.
+pub async fn a_gone_subscription_is_deleted_after_one_attempt(h: Harness) {
+    let [alice, bob] = [h.user("alice").await, h.user("bob").await];
+    let room = h.room(&[&alice, &bob]).await;
+    let gone = h.receiver.device(Behaviour::Gone);
+    let kept = h.receiver.device(Behaviour::Accept);
+    h.subscribe(&bob, &gone).await;
+    h.subscribe(&bob, &kept).await;
+
+    h.send(&room, &alice, 1, "are you there?").await;
+    assert_eq!(h.receiver.wait_for(&kept, 1).await.len(), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let remaining = loop {
+        let remaining = h
+            .subscriptions
+            .subscriptions_of(std::slice::from_ref(&bob.id))
+            .await
+            .unwrap();
+        if remaining.len() < 2 || std::time::Instant::now() > deadline {
+            break remaining;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let endpoints: Vec<&str> = remaining.iter().map(|s| s.endpoint.as_str()).collect();
+    assert_eq!(endpoints, [kept.endpoint.as_str()]);
+    h.receiver.settle().await;
+    assert_eq!(h.receiver.attempts(&gone).len(), 1);
+
+    // The next message does not try the gone endpoint again.
+    h.send(&room, &alice, 2, "hello?").await;
+    assert_eq!(h.receiver.wait_for(&kept, 2).await.len(), 2);
+    h.receiver.settle().await;
+    assert_eq!(h.receiver.attempts(&gone).len(), 1);
+}
+
+/// 503 (asking for one second's patience), 503, then 201: the push arrives on the third try,
+/// and not before the `Retry-After` passed.
+pub async fn a_failing_push_service_is_retried_until_it_takes_the_push(h: Harness) {
+    let [alice, bob] = [h.user("alice").await, h.user("bob").await];
+    let room = h.room(&[&alice, &bob]).await;
+    let flaky = h
+        .receiver
+        .device(Behaviour::Statuses(vec![(503, Some(1)), (503, None)]));
+    h.subscribe(&bob, &flaky).await;
+
+    h.send(&room, &alice, 1, "third time lucky").await;
+    let pushes = h.receiver.wait_for(&flaky, 1).await;
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0].payload["preview"], "third time lucky");
+    h.receiver.settle().await;
+    let attempts = h.receiver.attempts(&flaky);
+    assert_eq!(attempts.len(), 3);
+    assert!(
+        attempts[1] - attempts[0] >= Duration::from_millis(950),
+        "Retry-After: 1 not honoured: {:?}",
+        attempts[1] - attempts[0]
+    );
+    // The subscription stays.
+    let left = h
+        .subscriptions
+        .subscriptions_of(std::slice::from_ref(&bob.id))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+}
+
+/// Bob's push service never answers. Carol, in the same room, and Dave, in another room, get
+/// their pushes while Bob's request is still open (the sender's timeout is 30 s).
+pub async fn a_hanging_push_service_delays_nobody_else(h: Harness) {
+    let [alice, bob, carol, dave] = [
+        h.user("alice").await,
+        h.user("bob").await,
+        h.user("carol").await,
+        h.user("dave").await,
+    ];
+    let room = h.room(&[&alice, &bob, &carol]).await;
+    let other = h.room(&[&alice, &dave]).await;
+    let hanging = h.receiver.device(Behaviour::Hang);
+    let healthy = h.receiver.device(Behaviour::Accept);
+    let daves = h.receiver.device(Behaviour::Accept);
+    h.subscribe(&bob, &hanging).await;
+    h.subscribe(&carol, &healthy).await;
+    h.subscribe(&dave, &daves).await;
+
+    h.send(&room, &alice, 1, "for bob and carol").await;
+    assert_eq!(h.receiver.wait_for(&healthy, 1).await.len(), 1);
+    h.send(&other, &alice, 1, "for dave").await;
+    assert_eq!(h.receiver.wait_for(&daves, 1).await.len(), 1);
+    assert_eq!(h.receiver.attempts(&hanging).len(), 1);
+    assert!(h.receiver.pushes_to(&hanging).is_empty());
+}
+
+/// The same event twice (as RabbitMQ redelivers one whose ack was lost) pushes once per device.
+pub async fn a_redelivered_event_reaches_each_device_once(h: Harness) {
+    let [alice, bob] = [h.user("alice").await, h.user("bob").await];
+    let room = h.room(&[&alice, &bob]).await;
+    let phone = h.receiver.device(Behaviour::Accept);
+    let laptop = h.receiver.device(Behaviour::Accept);
+    h.subscribe(&bob, &phone).await;
+    h.subscribe(&bob, &laptop).await;
+
+    let event = h.send(&room, &alice, 1, "once").await;
+    assert_eq!(h.receiver.wait_for(&phone, 1).await.len(), 1);
+    h.publish(&event).await;
+    h.send(&room, &alice, 2, "twice").await;
+    for device in [&phone, &laptop] {
+        h.receiver.wait_for(device, 2).await;
+    }
+    h.receiver.settle().await;
+    for device in [&phone, &laptop] {
+        let mut seqs: Vec<u64> = h
+            .receiver
+            .pushes_to(device)
+            .iter()
+            .map(|p| p.payload["seq"].as_u64().unwrap())
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, [1, 2]);
+    }
+}
+
+/// The API: the public key; a subscription with a bad key or a non-https endpoint is refused
+/// with 400 in the contract's shape; an endpoint subscribed twice is stored once; unsubscribe.
+pub async fn subscriptions_are_checked_and_stored_once_per_endpoint(h: Harness) {
+    let key: Value = h
+        .http
+        .get(format!("{}/api/push/vapid-public-key", h.api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(key, json!({ "public_key": h.keys.public_key() }));
+
+    let bob = h.user("bob").await;
+    let device = h.receiver.device(Behaviour::Accept);
+    let good = device.subscription();
+    let with = |path: &str, value: Value| {
+        let mut body = good.clone();
+        body.pointer_mut(path).map(|v| *v = value).unwrap();
+        body
+    };
+    // 65 bytes that start like an uncompressed point but are not on the curve.
+    let off_curve = base64url(&[[4u8].as_slice(), &[7u8; 64]].concat());
+    let compressed = base64url(&[[2u8].as_slice(), &[7u8; 32]].concat());
+    let refused = [
+        with("/keys/p256dh", json!(off_curve)),
+        with("/keys/p256dh", json!(compressed)),
+        with("/keys/p256dh", json!("not base64!")),
+        with("/keys/auth", json!(base64url(&[1u8; 8]))),
+        with("/endpoint", json!("http://push.example/device")),
+        with("/endpoint", json!("ftp://127.0.0.1/device")),
+        with("/endpoint", json!("not a url")),
+        json!({ "endpoint": device.endpoint }),
+    ];
+    for body in &refused {
+        let (status, answer) = h.subscribe_with(&bob, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
+        assert!(answer["error"]["message"].is_string());
+    }
+    let anonymous = h
+        .http
+        .post(format!("{}/api/push/subscriptions", h.api))
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        h.subscriptions
+            .subscriptions_of(std::slice::from_ref(&bob.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(h.subscribe_with(&bob, &good).await.0, StatusCode::CREATED);
+    assert_eq!(h.subscribe_with(&bob, &good).await.0, StatusCode::CREATED);
+    let stored = h
+        .subscriptions
+        .subscriptions_of(std::slice::from_ref(&bob.id))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].endpoint, device.endpoint);
+
+    let deleted = h
+        .http
+        .delete(format!("{}/api/push/subscriptions", h.api))
+        .bearer_auth(bob.token())
+        .json(&json!({ "endpoint": device.endpoint }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(
+        h.subscriptions
+            .subscriptions_of(std::slice::from_ref(&bob.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+mod standalone {
+    use crate::{Harness, cases};
+
+    #[tokio::test]
+    async fn an_offline_member_gets_the_message_and_nobody_else() {
+        cases::an_offline_member_gets_the_message_and_nobody_else(Harness::standalone().await)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_gone_subscription_is_deleted_after_one_attempt() {
+        cases::a_gone_subscription_is_deleted_after_one_attempt(Harness::standalone().await).await;
+    }
+
+    #[tokio::test]
+    async fn a_failing_push_service_is_retried_until_it_takes_the_push() {
+        cases::a_failing_push_service_is_retried_until_it_takes_the_push(
+            Harness::standalone().await,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_hanging_push_service_delays_nobody_else() {
+        cases::a_hanging_push_service_delays_nobody_else(Harness::standalone().await).await;
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_event_reaches_each_device_once() {
+        cases::a_redelivered_event_reaches_each_device_once(Harness::standalone().await).await;
+    }
+
+    #[tokio::test]
+    async fn subscriptions_are_checked_and_stored_once_per_endpoint() {
+        cases::subscriptions_are_checked_and_stored_once_per_endpoint(Harness::standalone().await)
+            .await;
+    }
+}
+
+mod rabbitmq {
+    use crate::{Harness, cases};
+
+    #[tokio::test]
+    async fn an_offline_member_gets_the_message_and_nobody_else() {
+        cases::an_offline_member_gets_the_message_and_nobody_else(Harness::rabbitmq().await).await;
+    }
+
+    #[tokio::test]
+    async fn a_gone_subscription_is_deleted_after_one_attempt() {
+        cases::a_gone_subscription_is_deleted_after_one_attempt(Harness::rabbitmq().await).await;
+    }
+
+    #[tokio::test]
+    async fn a_failing_push_service_is_retried_until_it_takes_the_push() {
+        cases::a_failing_push_service_is_retried_until_it_takes_the_push(Harness::rabbitmq().await)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_hanging_push_service_delays_nobody_else() {
+        cases::a_hanging_push_service_delays_nobody_else(Harness::rabbitmq().await).await;
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_event_reaches_each_device_once() {
+        cases::a_redelivered_event_reaches_each_device_once(Harness::rabbitmq().await).await;
+    }
+
+    #[tokio::test]
+    async fn subscriptions_are_checked_and_stored_once_per_endpoint() {
+        cases::subscriptions_are_checked_and_stored_once_per_endpoint(Harness::rabbitmq().await)
+            .await;
+    }
+}
