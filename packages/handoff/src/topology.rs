@@ -9,10 +9,15 @@
 //!      "message.created" --> push-service   --dead letters, key "push-service"--> chat.dead --> push-service.dead
 //! ```
 //!
-//! The consumer queues are bounded (`x-max-length`) with `x-overflow: reject-publish`: a full
-//! queue makes the broker nack the publish, so the sender is not acked, instead of the broker
-//! silently dropping the oldest events. The dead-letter queues are bounded too but keep the
-//! default overflow (drop the oldest): they hold the recent failures for an operator to look at.
+//! The consumer queues are bounded (`x-max-length`). The db-writer queue has
+//! `x-overflow: reject-publish`: a full queue makes the broker nack the publish, so the sender
+//! is not acked, instead of the broker silently dropping the oldest events. The push-service
+//! queue drops its oldest instead (`drop-head`, dead-lettered as `maxlen`): a notification is
+//! worth less than the message itself, a stale one even less, and with `reject-publish` a push
+//! service that is down long enough to fill its queue would make every chat send fail, since
+//! one refusing queue nacks the whole publish. The dead-letter queues are bounded too but keep
+//! the default overflow (drop the oldest): they hold the recent failures for an operator to
+//! look at.
 //!
 //! Declaring is idempotent only while the arguments stay the same: RabbitMQ refuses to redeclare
 //! a queue with other arguments (`PRECONDITION_FAILED`), so a changed `max_length` needs a policy
@@ -74,6 +79,14 @@ impl ConsumerQueue {
         match self {
             ConsumerQueue::DbWriter => "#",
             ConsumerQueue::PushService => "message.created",
+        }
+    }
+
+    /// `x-overflow` of the queue: what a full queue does (see the module docs).
+    pub fn overflow(self) -> &'static str {
+        match self {
+            ConsumerQueue::DbWriter => "reject-publish",
+            ConsumerQueue::PushService => "drop-head",
         }
     }
 }
@@ -173,7 +186,7 @@ pub async fn declare(channel: &Channel, topology: &Topology) -> lapin::Result<()
         );
         args.insert(
             "x-overflow".into(),
-            AMQPValue::LongString("reject-publish".into()),
+            AMQPValue::LongString(consumer.overflow().into()),
         );
         channel
             .queue_declare(queue.clone().into(), QueueDeclareOptions::durable(), args)

@@ -234,6 +234,49 @@ async fn a_full_queue_fails_the_publish_and_keeps_what_it_holds() {
     broker.delete(&topology).await;
 }
 
+/// A full push-service queue drops its oldest notification rather than failing the send.
+#[tokio::test]
+async fn a_full_push_queue_drops_its_oldest_and_the_publish_succeeds() {
+    let topology = Topology {
+        max_length: 2,
+        ..unique_topology()
+    };
+    let (handoff, broker) = connect(&topology).await;
+    let [one, two, three] = [created("one"), created("two"), created("three")];
+    handoff.publish(&one).await.expect("room for 1");
+    handoff.publish(&two).await.expect("room for 2");
+    // db-writer catches up; push-service does not.
+    assert_eq!(
+        broker.drain_events(&topology.queue(DbWriter)).await,
+        vec![one.clone(), two.clone()]
+    );
+    handoff
+        .publish(&three)
+        .await
+        .expect("a full push queue does not fail the publish");
+
+    assert_eq!(
+        broker.drain_events(&topology.queue(PushService)).await,
+        vec![two, three.clone()],
+        "the oldest was dropped"
+    );
+    assert_eq!(
+        broker.drain_events(&topology.queue(DbWriter)).await,
+        vec![three]
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let dropped = loop {
+        let got = broker.drain(&topology.dead_queue(PushService)).await;
+        if !got.is_empty() || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let dropped: Vec<Event> = dropped.into_iter().map(|g| g.event).collect();
+    assert_eq!(dropped, vec![one], "the dropped one is dead-lettered");
+    broker.delete(&topology).await;
+}
+
 #[tokio::test]
 async fn an_unroutable_event_fails_and_the_publisher_restores_the_topology() {
     let topology = unique_topology();
