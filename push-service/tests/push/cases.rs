@@ -98,6 +98,14 @@ pub async fn a_gone_subscription_is_deleted_after_one_attempt(h: Harness) {
     h.receiver.settle().await;
     assert_eq!(h.receiver.attempts(&gone).len(), 1);
 
+    if h.topology.is_some() {
+        let metrics = h.metrics().await;
+        assert!(
+            metrics.contains("chat_push_subscriptions_removed_total 1"),
+            "{metrics}"
+        );
+    }
+
     // The next message does not try the gone endpoint again.
     h.send(&room, &alice, 2, "hello?").await;
     assert_eq!(h.receiver.wait_for(&kept, 2).await.len(), 2);
@@ -276,6 +284,52 @@ pub async fn subscriptions_are_checked_and_stored_once_per_endpoint(h: Harness) 
     );
 }
 
+/// A push service that keeps answering 503 past the last attempt gets the event
+/// dead-lettered; moving it back delivers to that device only, once it recovered. The counters
+/// of `/metrics` saw it all.
+pub async fn an_undeliverable_push_is_dead_lettered_and_a_replay_reaches_only_that_device(
+    h: Harness,
+) {
+    let [alice, bob] = [h.user("alice").await, h.user("bob").await];
+    let room = h.room(&[&alice, &bob]).await;
+    let down = h.receiver.device(Behaviour::Statuses(vec![
+        (503, None),
+        (502, None),
+        (500, None),
+    ]));
+    let fine = h.receiver.device(Behaviour::Accept);
+    h.subscribe(&bob, &down).await;
+    h.subscribe(&bob, &fine).await;
+
+    let event = h.send(&room, &alice, 1, "are you up?").await;
+    assert_eq!(h.receiver.wait_for(&fine, 1).await.len(), 1);
+    let dead = h.dead_letter().await.expect("the event is dead-lettered");
+    assert_eq!(dead, event);
+    assert_eq!(h.receiver.attempts(&down).len(), 3);
+    assert!(h.receiver.pushes_to(&down).is_empty());
+
+    // An operator moves it back; the device's push service answers again by now.
+    h.publish(&dead).await;
+    assert_eq!(h.receiver.wait_for(&down, 1).await.len(), 1);
+    h.receiver.settle().await;
+    assert_eq!(
+        h.receiver.pushes_to(&fine).len(),
+        1,
+        "pushed twice to a device"
+    );
+    assert!(h.dead_letter().await.is_none());
+
+    let metrics = h.metrics().await;
+    for counter in [
+        "chat_push_sent_total 2",
+        "chat_push_retries_total 2",
+        "chat_push_dead_lettered_total 1",
+        "chat_push_duplicates_skipped_total 1",
+    ] {
+        assert!(metrics.contains(counter), "{counter} in:\n{metrics}");
+    }
+}
+
 fn base64url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -353,5 +407,13 @@ mod rabbitmq {
     async fn subscriptions_are_checked_and_stored_once_per_endpoint() {
         cases::subscriptions_are_checked_and_stored_once_per_endpoint(Harness::rabbitmq().await)
             .await;
+    }
+
+    #[tokio::test]
+    async fn an_undeliverable_push_is_dead_lettered_and_a_replay_reaches_only_that_device() {
+        cases::an_undeliverable_push_is_dead_lettered_and_a_replay_reaches_only_that_device(
+            Harness::rabbitmq().await,
+        )
+        .await;
     }
 }

@@ -82,6 +82,8 @@ pub struct Harness {
     handoff: Arc<dyn HandOff>,
     pub receiver: Receiver,
     pub keys: VapidKeys,
+    /// The RabbitMQ names, on the distributed service only.
+    pub topology: Option<handoff::Topology>,
     shutdown: CancellationToken,
     _data_dir: Option<TempDir>,
 }
@@ -139,6 +141,7 @@ impl Harness {
             handoff,
             receiver: Receiver::start(keys.public_key()).await,
             keys,
+            topology: None,
             shutdown,
             _data_dir: Some(dir),
         }
@@ -198,7 +201,7 @@ impl Harness {
             .unwrap(),
         );
         let handoff = Arc::new(
-            handoff::RabbitHandOff::connect(backends.amqp_url.expose(), topology)
+            handoff::RabbitHandOff::connect(backends.amqp_url.expose(), topology.clone())
                 .await
                 .unwrap(),
         );
@@ -213,6 +216,7 @@ impl Harness {
             handoff,
             receiver: Receiver::start(keys.public_key()).await,
             keys,
+            topology: Some(topology),
             shutdown,
             _data_dir: None,
         };
@@ -322,6 +326,44 @@ impl Harness {
         };
         self.publish(&event).await;
         event
+    }
+
+    /// `/metrics` of the distributed service.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.api))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Waits up to 10 s for an event in the push-service dead-letter queue and takes it.
+    pub async fn dead_letter(&self) -> Option<Event> {
+        use handoff::lapin::options::BasicGetOptions;
+        let topology = self.topology.as_ref().expect("the distributed service");
+        let connection = handoff::lapin::Connection::connect(
+            &env("CHAT_TEST_AMQP_URL"),
+            handoff::lapin::ConnectionProperties::default(),
+        )
+        .await
+        .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let queue = topology.dead_queue(handoff::ConsumerQueue::PushService);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let got = channel
+                .basic_get(queue.clone().into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap();
+            if let Some(message) = got {
+                return Some(serde_json::from_slice(&message.delivery.data).unwrap());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
     }
 
     pub async fn publish(&self, event: &Event) {
