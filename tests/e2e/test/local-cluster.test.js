@@ -9,6 +9,8 @@
 //     same client_id, sync, and no message is lost or doubled
 //  2. every process stopped and started again (Redis comes back empty): the history is served
 //     from MongoDB, unchanged, and the room's seq goes on from there
+//  3. a new message is pushed (VAPID, aes128gcm) to the local push endpoint of a member who is
+//     offline, and not to one who is online
 //
 // Needs scripts/test-servers' variables and the built binaries (lib/local-cluster.js); skipped
 // without them. Alone, in tests/e2e:
@@ -19,6 +21,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe } from "node:test";
 import { LocalCluster, localClusterUnavailable } from "../lib/local-cluster.js";
+import { PushReceiver } from "../lib/push-receiver.js";
 import { serverTest } from "../lib/server.js";
 import {
   apiOk,
@@ -223,7 +226,7 @@ describe("local cluster: the services as processes behind NGINX", { skip: skip ?
     }
     for (const m of [...aliceAcked, ...bobAcked]) assert.equal(hist[m.seq - 1].id, m.id, "acked messages keep their seq");
 
-    Object.assign(state, { alice, bob, room, hist });
+    Object.assign(state, { alice, bob, carol, room, hist });
   });
 
   ltest("after every process restarts, the history comes from MongoDB and the room goes on", async () => {
@@ -261,5 +264,37 @@ describe("local cluster: the services as processes behind NGINX", { skip: skip ?
     const next = await send(a, room.id, "after the restart");
     assert.equal(next.seq, hist.length + 1, "the room's seq continues from MongoDB's last_seq");
     await waitForEvent(b, "message", (m) => m?.id === next.id, 10_000);
+  });
+
+  ltest("push-service pushes a new message to an offline member's push endpoint", async () => {
+    assert.ok(state.hist, "needs the session of the previous tests");
+    const { alice, bob, carol, room } = state;
+    const rx = await new PushReceiver().start();
+    try {
+      const { public_key: vapidKey } = await apiOk(srv, "GET", "/api/push/vapid-public-key", 200, { token: carol });
+      // Carol and Bob subscribe; Bob stays connected (online members get no push), Carol is gone.
+      await apiOk(srv, "POST", "/api/push/subscriptions", 201, { token: carol, body: rx.subscription("carol") });
+      await apiOk(srv, "POST", "/api/push/subscriptions", 201, { token: bob, body: rx.subscription("bob") });
+      const b = await connect(srv, bob, onNode(1));
+      const a = await connect(srv, alice, onNode(2));
+      const msg = await send(a, room.id, "are you there, carol?");
+      await waitForEvent(b, "message", (m) => m?.id === msg.id, 10_000);
+
+      const push = await rx.waitFor((p) => p.name === "carol", 20_000);
+      assert.equal(push.error, undefined, `the push verifies and decrypts: ${push.error}`);
+      assert.equal(push.vapid.key, vapidKey, "signed with the key the API publishes");
+      assert.ok(Number(push.headers.ttl) > 0, "TTL is set");
+      assert.ok(push.headers.topic, "Topic is set");
+      assert.deepEqual(
+        { type: push.payload.type, room_id: push.payload.room_id, message_id: push.payload.message_id, seq: push.payload.seq },
+        { type: "message", room_id: room.id, message_id: msg.id, seq: msg.seq },
+      );
+      assert.equal(push.payload.sender_name, alice.user.display_name ?? alice.username);
+      assert.equal(push.payload.preview, "are you there, carol?");
+      await sleep(500);
+      assert.equal(rx.received.filter((p) => p.name === "bob").length, 0, "bob is online: no push for him");
+    } finally {
+      await rx.stop();
+    }
   });
 });
