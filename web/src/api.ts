@@ -194,7 +194,8 @@ export class Api {
       res = await send(method, path, body, await this.token());
     }
     if (!res.ok) throw await parseError(res);
-    return (res.status === 204 ? undefined : await res.json()) as T;
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
   }
 
   private async post<T>(path: string, body: unknown): Promise<T> {
