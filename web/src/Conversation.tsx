@@ -47,11 +47,12 @@ export function Conversation({ client, state, room, onBack }: Props) {
     }
   }
 
-  // Who has read up to where: each reader's marker sits under the last message they read.
+  // Who has read up to where: each reader's marker sits under the last message they read
+  // that someone else wrote (their own messages are no news to them).
   const readers = new Map<number, string[]>();
   for (const [userId, seq] of Object.entries(state.reads[room.id] ?? {})) {
     if (userId === state.me.id) continue;
-    const at = [...messages].reverse().find((m) => m.seq <= seq);
+    const at = [...messages].reverse().find((m) => m.seq <= seq && m.sender_id !== userId);
     if (at) readers.set(at.seq, [...(readers.get(at.seq) ?? []), userId]);
   }
   const typists = Object.keys(state.typing[room.id] ?? {}).filter((u) => u !== state.me.id);
