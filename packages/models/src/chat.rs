@@ -53,3 +53,37 @@ pub struct Message {
     pub edited_at: Option<Timestamp>,
     pub deleted: bool,
 }
+
+/// Whether a file's bytes are in place: `pending` until `complete` has checked the stored
+/// object, `ready` after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    Pending,
+    Ready,
+}
+
+/// `File`: an attachment's metadata. `filename` is only a label (sanitized), never a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct File {
+    pub id: FileId,
+    pub room_id: RoomId,
+    pub uploader_id: UserId,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    pub status: FileStatus,
+    pub created_at: Timestamp,
+}
+
+impl File {
+    /// The file as a message shows it.
+    pub fn to_ref(&self) -> FileRef {
+        FileRef {
+            id: self.id.clone(),
+            filename: self.filename.clone(),
+            content_type: self.content_type.clone(),
+            size: self.size,
+        }
+    }
+}

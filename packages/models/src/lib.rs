@@ -5,12 +5,14 @@
 //! - [`time`]: timestamps as RFC 3339 UTC strings with milliseconds.
 //! - [`auth`]: users and sessions.
 //! - [`chat`]: rooms, messages and files as clients see them.
+//! - [`files`]: the bodies of the files API.
 //! - [`events`]: what socket nodes hand off to the consumers.
 
 pub mod auth;
 pub mod chat;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod time;
 
 pub use auth::{Session, User, UserId};

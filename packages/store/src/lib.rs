@@ -5,12 +5,14 @@
 //! - [`auth`]: users and refresh-token families ([`AuthStore`]).
 //! - [`chat`]: rooms, memberships, messages and read pointers ([`ChatStore`]).
 //! - [`push`]: web-push subscriptions ([`PushStore`]).
+//! - [`files`]: file metadata ([`FileStore`]).
 //! - [`mongo`], [`sqlite`]: the two implementations.
 //! - [`error`]: the one error type both return.
 
 pub mod auth;
 pub mod chat;
 pub mod error;
+pub mod files;
 pub mod mongo;
 pub mod push;
 pub mod sqlite;
@@ -18,6 +20,7 @@ pub mod sqlite;
 pub use auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
 pub use chat::{ChatStore, Inserted, MemberRoom, NewMessage, Page, RoomRecord};
 pub use error::{Error, Result};
+pub use files::{FileRecord, FileState, FileStore};
 pub use mongo::MongoStore;
 pub use push::{PushStore, PushSubscription};
 pub use sqlite::SqliteStore;

@@ -6,9 +6,9 @@
 //!
 //! Collections: `users`, `token_families`, `refresh_tokens` ([`AuthStore`], here), and `rooms`,
 //! `messages`, `read_pointers` ([`crate::ChatStore`], in the `chat` submodule),
-//! `push_subscriptions` ([`crate::PushStore`], in `push`). Indexes are
-//! created at [`MongoStore::connect`]; creating an existing index is a no-op, so every instance
-//! does it.
+//! `push_subscriptions` ([`crate::PushStore`], in `push`) and `files` ([`crate::FileStore`],
+//! in `files`). Indexes are created at [`MongoStore::connect`]; creating an existing index
+//! is a no-op, so every instance does it.
 //!
 //! Every query here is also run against nx-27017, the MongoDB-wire stand-in of the tests, and
 //! avoids the few forms it gets wrong (noted where they matter); each form used means the same
@@ -28,6 +28,7 @@ use crate::auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
 use crate::{Error, Result};
 
 mod chat;
+mod files;
 mod push;
 
 /// Applied unless the URL sets its own: the driver's defaults (30 s to select a server) would
@@ -68,6 +69,7 @@ pub struct MongoStore {
     rooms: Collection<chat::RoomDoc>,
     messages: Collection<chat::MessageDoc>,
     read_pointers: Collection<chat::ReadPointerDoc>,
+    files: Collection<files::FileDoc>,
 }
 
 impl MongoStore {
@@ -91,6 +93,7 @@ impl MongoStore {
             rooms: db.collection("rooms"),
             messages: db.collection("messages"),
             read_pointers: db.collection("read_pointers"),
+            files: db.collection("files"),
             db,
         };
         store.ping().await?;
@@ -112,7 +115,8 @@ impl MongoStore {
             .await
             .map_err(map_err)?;
         self.create_chat_indexes().await?;
-        self.create_push_indexes().await
+        self.create_push_indexes().await?;
+        self.create_file_indexes().await
     }
 }
 

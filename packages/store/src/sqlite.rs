@@ -10,7 +10,8 @@
 //! tables by appending one batch to that list.
 //!
 //! [`AuthStore`] is implemented here, [`crate::ChatStore`] (and the embedded message sequencer,
-//! [`SqliteStore::sequence_message`]) in the `chat` submodule, [`crate::PushStore`] in `push`.
+//! [`SqliteStore::sequence_message`]) in the `chat` submodule, [`crate::PushStore`] in `push`,
+//! [`crate::FileStore`] in `files`.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,6 +25,7 @@ use crate::auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
 use crate::{Error, Result};
 
 mod chat;
+mod files;
 mod push;
 
 /// How long a statement waits for another process's write lock before giving up as
@@ -118,6 +120,24 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX IF NOT EXISTS push_subscriptions_user_id ON push_subscriptions (user_id);
+    ",
+    // 4: file metadata. `message_id` is set once, when a message attaches the file; the
+    // sweeper lists `deleted` files oldest first, and expires `pending` ones by age.
+    "
+    CREATE TABLE IF NOT EXISTS files (
+        id           TEXT    NOT NULL PRIMARY KEY,
+        room_id      TEXT    NOT NULL,
+        uploader_id  TEXT    NOT NULL,
+        filename     TEXT    NOT NULL,
+        content_type TEXT    NOT NULL,
+        size         INTEGER NOT NULL,
+        state        TEXT    NOT NULL CHECK (state IN ('pending', 'ready', 'deleted')),
+        object_key   TEXT    NOT NULL,
+        message_id   TEXT,
+        created_at   INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX IF NOT EXISTS files_message_id ON files (message_id);
+    CREATE INDEX IF NOT EXISTS files_state_created_at ON files (state, created_at);
     ",
 ];
 

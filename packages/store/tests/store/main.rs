@@ -1,7 +1,7 @@
 //! Conformance suite of the store traits: each case is one `async fn(Arc<dyn Trait>)` (an
-//! [`AuthStore`], a [`ChatStore`] or a [`PushStore`]), run once on [`SqliteStore`] and once on
-//! [`MongoStore`] by a pair of tests named `<case>_on_sqlite` and `<case>_on_mongo`, so
-//! `cargo test -p store on_mongo` picks one side.
+//! [`AuthStore`], a [`ChatStore`], a [`PushStore`] or a [`FileStore`]), run once on
+//! [`SqliteStore`] and once on [`MongoStore`] by a pair of tests named `<case>_on_sqlite` and
+//! `<case>_on_mongo`, so `cargo test -p store on_mongo` picks one side.
 //!
 //! Every test gets a fresh SQLite file in its own temporary directory and a fresh MongoDB
 //! database (`store_test_<uuid>`), dropped afterwards. The MongoDB server comes from
@@ -10,9 +10,11 @@
 //! - [`users`], [`tokens`]: the shared [`AuthStore`] cases.
 //! - [`rooms`], [`messages`]: the shared [`ChatStore`] cases.
 //! - [`push`]: the shared [`store::PushStore`] cases.
+//! - [`files`]: the shared [`FileStore`] cases.
 //! - [`sqlite`], [`mongo`]: what only one implementation has (reopening a file, the embedded
 //!   sequencer, a down server).
 
+mod files;
 mod messages;
 mod mongo;
 mod push;
@@ -28,8 +30,8 @@ use std::sync::Arc;
 use models::Timestamp;
 use models::chat::{FileRef, Message, RoomKind};
 use store::{
-    AuthStore, ChatStore, MongoStore, NewRefreshToken, PushStore, RoomRecord, SqliteStore,
-    UserRecord,
+    AuthStore, ChatStore, FileStore, MongoStore, NewRefreshToken, PushStore, RoomRecord,
+    SqliteStore, UserRecord,
 };
 use uuid::Uuid;
 
@@ -54,6 +56,15 @@ impl Erased for dyn AuthStore {
 }
 
 impl Erased for dyn ChatStore {
+    fn sqlite(store: SqliteStore) -> Arc<Self> {
+        Arc::new(store)
+    }
+    fn mongo(store: MongoStore) -> Arc<Self> {
+        Arc::new(store)
+    }
+}
+
+impl Erased for dyn FileStore {
     fn sqlite(store: SqliteStore) -> Arc<Self> {
         Arc::new(store)
     }

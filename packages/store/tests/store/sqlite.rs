@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use models::Timestamp;
 use models::chat::{FileRef, Message};
-use store::{AuthStore, ChatStore, Consumed, Error, NewMessage, Page, SqliteStore};
+use store::{
+    AuthStore, ChatStore, Consumed, Error, FileRecord, FileState, FileStore, NewMessage, Page,
+    SqliteStore,
+};
 use tokio::sync::Barrier;
 
 use crate::{TempDir, direct, group, later, message, new_id, now, token, user};
@@ -320,7 +323,8 @@ async fn concurrent_sequencing_is_contiguous() {
     assert_eq!(all.len(), TASKS * EACH);
 }
 
-/// A file from before the chat tables (schema version 1) gets them on open, and keeps its users.
+/// A file from before the chat tables (schema version 1) gets them, and every later table, on
+/// open, and keeps its users.
 #[tokio::test]
 async fn a_version_1_file_gains_the_chat_tables() {
     let dir = TempDir::new();
@@ -332,20 +336,38 @@ async fn a_version_1_file_gains_the_chat_tables() {
     }
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE messages; DROP TABLE room_members; DROP TABLE rooms;
+        "DROP TABLE messages; DROP TABLE room_members; DROP TABLE rooms; DROP TABLE files;
          PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);
 
     let store = SqliteStore::open(&path).expect("migrate");
-    assert_eq!(store.user_by_username("alice").await.unwrap(), Some(alice));
+    assert_eq!(
+        store.user_by_username("alice").await.unwrap(),
+        Some(alice.clone())
+    );
     let room = group("alice", &[], 1_600_000_000_000);
     store.create_room(&room).await.unwrap();
-    assert_eq!(store.room(&room.id).await.unwrap(), Some(room));
+    assert_eq!(store.room(&room.id).await.unwrap(), Some(room.clone()));
+    let file = FileRecord {
+        id: new_id(),
+        room_id: room.id.clone(),
+        uploader_id: alice.id.clone(),
+        filename: "a.txt".into(),
+        content_type: "text/plain".into(),
+        size: 1,
+        state: FileState::Pending,
+        object_key: "files/a".into(),
+        message_id: None,
+        created_at: Timestamp::now(),
+    };
+    store.create_file(&file).await.unwrap();
+    assert_eq!(store.file(&file.id).await.unwrap(), Some(file));
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    // Every batch after the first was applied.
+    assert_eq!(version, 4);
 }
