@@ -1,8 +1,10 @@
 //! The standalone server: every service of the chat backend in one process, on one port, with
 //! the embedded stand-ins instead of the external systems: an SQLite file instead of MongoDB,
 //! the store's own transaction instead of the Redis sequencer, in-process fan-out, presence
-//! and rate limits instead of Redis, and an in-process hand-off to the writer (and, in the
-//! background, to the web-push sender) instead of RabbitMQ. This crate only composes; the logic lives in the service crates.
+//! and rate limits instead of Redis, an in-process hand-off to the writer (and, in the
+//! background, to the web-push sender) instead of RabbitMQ, and a local directory whose URLs
+//! the server signs itself instead of S3. This crate only composes; the logic lives in the
+//! service crates.
 //!
 //! - [`Config`]: where to listen and where the data lives.
 //! - [`run`]: builds the embedded adapters and serves every service's routes.
@@ -24,11 +26,13 @@ pub mod web;
 pub struct Config {
     /// `CHAT_LISTEN`, `127.0.0.1:3000`.
     pub listen: SocketAddr,
-    /// `CHAT_DATA_DIR`, `./data`: the SQLite file and the generated keys.
+    /// `CHAT_DATA_DIR`, `./data`: the SQLite file, the generated keys and the uploaded files
+    /// (`files/`).
     pub data_dir: PathBuf,
     /// `CHAT_WEB_DIR`, `web/dist`: the built browser app (`scripts/setup` builds it).
     pub web_dir: PathBuf,
     pub auth: auth_service::Settings,
+    pub files: file_service::Settings,
     pub limits: socket_service::Limits,
     pub push: push_service::Settings,
 }
@@ -40,6 +44,7 @@ impl Config {
             data_dir: env_or("CHAT_DATA_DIR", PathBuf::from("data"))?,
             web_dir: env_or("CHAT_WEB_DIR", PathBuf::from("web/dist"))?,
             auth: auth_service::Settings::from_env()?,
+            files: file_service::Settings::from_env()?,
             limits: socket_service::Limits::from_env()?,
             push: push_service::Settings::from_env()?,
         })
@@ -69,12 +74,23 @@ pub async fn run(
     let deps = socket_service::Deps {
         users: store.clone(),
         store: store.clone(),
+        files: store.clone(),
         sequencer: Arc::new(sequencer::StoreSequencer::new((*store).clone())),
         handoff: Arc::new(handoff::EmbeddedHandOff::new(writer, vec![push.sender])),
         presence,
         limiter,
     };
     let sockets = socket_service::local(deps, config.limits, auth.verifier.clone());
+    // Uploads go to a directory; the server signs and serves their URLs itself.
+    let objects = storage::LocalStorage::open(config.data_dir.join("files"), "")?;
+    let files = file_service::AppState {
+        files: store.clone(),
+        rooms: store.clone(),
+        storage: Arc::new(objects.clone()),
+        verifier: auth.verifier.clone(),
+        settings: Arc::new(config.files),
+    };
+    let sweeper = file_service::sweeper::spawn(files.clone(), shutdown.clone());
     let checks: Vec<Arc<dyn Check>> = vec![Arc::new(auth_service::state::StoreCheck(store))];
 
     let app = sockets.wrap(
@@ -82,6 +98,8 @@ pub async fn run(
             .merge(push.router)
             .merge(ops::router(checks))
             .merge(sockets.router.clone())
+            .merge(file_service::router(files))
+            .merge(objects.router())
             .fallback_service(web::fallback(&config.web_dir)),
     );
     // Tell every client why before the listener stops, so they reconnect at once.
@@ -93,5 +111,6 @@ pub async fn run(
     )
     .with_graceful_shutdown(stop)
     .await?;
+    sweeper.await?;
     Ok(())
 }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use handoff::HandOff;
 use models::Timestamp;
-use models::chat::{Message, Room, RoomKind};
+use models::chat::{FileRef, Message, Room, RoomKind};
 use models::events::Event;
 use presence::Presence;
 use rate_limit::{Decision, RateLimiter};
 use sequencer::{HandOffState, Sequencer};
 use serde::Deserialize;
-use store::{AuthStore, ChatStore, MemberRoom, NewMessage, Page, RoomRecord};
+use store::{AuthStore, ChatStore, FileState, FileStore, MemberRoom, NewMessage, Page, RoomRecord};
 
 use crate::config::Limits;
 use crate::membership::Membership;
@@ -25,11 +25,15 @@ pub const MAX_PAGE: usize = 100;
 const DEFAULT_PAGE: usize = 50;
 /// A group holds at most this many members.
 const MAX_MEMBERS: usize = 1000;
+/// A message carries at most this many files.
+const MAX_ATTACHMENTS: usize = 10;
 
 /// Everything the logic talks to.
 pub struct Deps {
     pub users: Arc<dyn AuthStore>,
     pub store: Arc<dyn ChatStore>,
+    /// File metadata: what a message may attach, and which files its deletion removes.
+    pub files: Arc<dyn FileStore>,
     pub sequencer: Arc<dyn Sequencer>,
     pub handoff: Arc<dyn HandOff>,
     pub presence: Arc<dyn Presence>,
@@ -177,11 +181,9 @@ impl Chat {
             return Ok((original, false));
         }
         let body = self.checked_body(&p.body, !p.attachments.is_empty())?;
-        if !p.attachments.is_empty() {
-            return Err(Error::Invalid(
-                "attachments: unknown file (upload and complete it first)".into(),
-            ));
-        }
+        let attachments = self
+            .checked_attachments(&p.room_id, user_id, &p.attachments)
+            .await?;
         if let Some(reply_to) = &p.reply_to
             && self
                 .deps
@@ -211,7 +213,7 @@ impl Chat {
             sender_id: user_id.to_string(),
             client_id: p.client_id,
             body,
-            attachments: Vec::new(),
+            attachments,
             reply_to: p.reply_to,
             created_at: Timestamp::now(),
         };
@@ -258,7 +260,65 @@ impl Chat {
             });
         }
         published?;
+        if sequenced.fresh && !sequenced.message.attachments.is_empty() {
+            self.bind_attachments(&sequenced.message).await;
+        }
         Ok((sequenced.message, sequenced.fresh))
+    }
+
+    /// The files a message may carry: `ready` files of the same room, uploaded by the sender
+    /// and not carried by another message. Anything else is refused with the file named.
+    async fn checked_attachments(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<FileRef>> {
+        if ids.len() > MAX_ATTACHMENTS {
+            return Err(Error::Invalid(format!(
+                "attachments: at most {MAX_ATTACHMENTS} per message"
+            )));
+        }
+        let mut seen = HashSet::new();
+        let mut refs = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
+            let file = self.deps.files.file(id).await?;
+            let usable = file.as_ref().is_some_and(|f| {
+                f.room_id == room_id && f.uploader_id == user_id && f.message_id.is_none()
+            });
+            match file {
+                Some(f) if usable && f.state == FileState::Ready => {
+                    refs.extend(f.to_file().map(|f| f.to_ref()));
+                }
+                Some(f) if usable && f.state == FileState::Pending => {
+                    return Err(Error::Invalid(format!(
+                        "attachments: file {id} is still pending; complete its upload first"
+                    )));
+                }
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "attachments: file {id} is not a ready file of yours in this room"
+                    )));
+                }
+            }
+        }
+        Ok(refs)
+    }
+
+    /// Records which message carries the files, so that deleting it removes them. The message
+    /// is already out; a file another message took in the meantime stays with that one.
+    async fn bind_attachments(&self, message: &Message) {
+        let ids: Vec<String> = message.attachments.iter().map(|f| f.id.clone()).collect();
+        match self.deps.files.attach_files(&ids, &message.id).await {
+            Ok(bound) if bound.len() < ids.len() => {
+                tracing::warn!(message_id = %message.id, "an attachment was taken by another message");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, message_id = %message.id, "attachments not bound"),
+        }
     }
 
     /// A retry that arrives while the original's hand-off may still be in flight (on this or
@@ -347,6 +407,13 @@ impl Chat {
                     seq: message.seq,
                 })
                 .await?;
+            if !message.attachments.is_empty() {
+                // The message is gone for good; its files go with it (the file sweeper
+                // removes their bytes from storage).
+                if let Err(e) = self.deps.files.delete_message_files(&message.id).await {
+                    tracing::warn!(error = %e, message_id = %message.id, "files of a deleted message kept");
+                }
+            }
         }
         message.deleted = true;
         message.body.clear();

@@ -107,6 +107,7 @@ pub async fn run(
     let deps = Deps {
         users: store.clone(),
         store: store.clone(),
+        files: store.clone(),
         sequencer: Arc::new(sequencer::RedisSequencer::new(
             redis.clone(),
             prefix.clone(),
