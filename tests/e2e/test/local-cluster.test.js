@@ -11,6 +11,8 @@
 //     from MongoDB, unchanged, and the room's seq goes on from there
 //  3. a new message is pushed (VAPID, aes128gcm) to the local push endpoint of a member who is
 //     offline, and not to one who is online
+//  4. an attachment: presigned upload straight to S3, completed, sent in a message, downloaded
+//     by another member
 //
 // Needs scripts/test-servers' variables and the built binaries (lib/local-cluster.js); skipped
 // without them. Alone, in tests/e2e:
@@ -32,6 +34,7 @@ import {
   eventually,
   fullHistory,
   messagesIn,
+  rand,
   range,
   register,
   send,
@@ -296,5 +299,43 @@ describe("local cluster: the services as processes behind NGINX", { skip: skip ?
     } finally {
       await rx.stop();
     }
+  });
+
+  ltest("an attachment goes straight to S3 and back, its message through NGINX to both nodes", async () => {
+    assert.ok(state.hist, "needs the session of the previous tests");
+    const { alice, bob, room } = state;
+    const a = await connect(srv, alice, onNode(1));
+    const b = await connect(srv, bob, onNode(2));
+    const bytes = Buffer.from(`notes ${rand(12)}\n`.repeat(200));
+
+    const created = await apiOk(srv, "POST", "/api/files", 201, {
+      token: alice,
+      body: { room_id: room.id, filename: "notes.txt", content_type: "text/plain", size: bytes.length },
+    });
+    assert.equal(created.file.status, "pending");
+    assert.equal(created.upload.method, "PUT");
+    assert.ok(created.upload.url.startsWith(process.env.CHAT_TEST_S3_ENDPOINT), `the upload goes to S3: ${created.upload.url}`);
+    const put = await fetch(created.upload.url, { method: "PUT", headers: created.upload.headers, body: bytes });
+    assert.equal(put.status, 200, `PUT to S3: ${put.status} ${await put.text()}`);
+    const done = await apiOk(srv, "POST", `/api/files/${created.file.id}/complete`, 200, { token: alice });
+    assert.equal(done.file.status, "ready");
+
+    const ack = await emitAck(a, "message:send", {
+      room_id: room.id,
+      client_id: cid("file"),
+      body: "the notes",
+      attachments: [created.file.id],
+    });
+    assert.equal(ack?.ok, true, `message:send with an attachment: ${JSON.stringify(ack)}`);
+    const got = await waitForEvent(b, "message", (m) => m?.id === ack.message.id, 10_000);
+    assert.deepEqual(got.attachments, [
+      { id: created.file.id, filename: "notes.txt", content_type: "text/plain", size: bytes.length },
+    ]);
+
+    // Bob, a member, downloads the bytes from S3 with a short-lived URL.
+    const { download_url: url } = await apiOk(srv, "GET", `/api/files/${created.file.id}`, 200, { token: bob });
+    const res = await fetch(url);
+    assert.equal(res.status, 200);
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(bytes), "the downloaded bytes are the uploaded ones");
   });
 });
