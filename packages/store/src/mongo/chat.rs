@@ -306,6 +306,19 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Raises a room's `last_seq` and `last_activity` to at least these.
+    async fn raise_room(&self, room_id: &str, seq: u64, activity: i64) -> Result<()> {
+        let seq = to_i64(seq, "seq")?;
+        self.rooms
+            .update_one(
+                doc! { "_id": room_id },
+                doc! { "$max": { "last_seq": seq, "last_activity": activity } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     /// Raises a room's counters to its newest stored message (and `activity`, the newest
     /// `created_at` just inserted). Derived from what is stored rather than from the batch, so
     /// a retry also repairs an earlier attempt that stopped between insert and update.
@@ -484,17 +497,34 @@ impl ChatStore for MongoStore {
             },
         };
 
-        // Per room, the newest `created_at` among the messages this call stored.
-        let mut rooms: HashMap<&str, Option<i64>> = HashMap::new();
+        // Per room: the newest seq and `created_at` this call stored, and whether some of its
+        // messages were already there.
+        #[derive(Default)]
+        struct Stored {
+            seq: Option<u64>,
+            activity: Option<i64>,
+            duplicates: bool,
+        }
+        let mut rooms: HashMap<&str, Stored> = HashMap::new();
         for (i, m) in messages.iter().enumerate() {
-            let activity = rooms.entry(m.room_id.as_str()).or_default();
-            if !duplicates.contains(&i) {
-                *activity =
-                    Some(activity.map_or(m.created_at.millis(), |a| a.max(m.created_at.millis())));
+            let room = rooms.entry(m.room_id.as_str()).or_default();
+            if duplicates.contains(&i) {
+                room.duplicates = true;
+            } else {
+                room.seq = room.seq.max(Some(m.seq));
+                room.activity = room.activity.max(Some(m.created_at.millis()));
             }
         }
-        for (room_id, activity) in rooms {
-            self.bump_room(room_id, activity).await?;
+        for (room_id, stored) in rooms {
+            match (stored.duplicates, stored.seq, stored.activity) {
+                // Everything new: the batch itself says how far the room got.
+                (false, Some(seq), Some(activity)) => {
+                    self.raise_room(room_id, seq, activity).await?
+                }
+                // A redelivery: read what is stored, which also repairs an earlier attempt
+                // that stopped between the insert and the room's update.
+                _ => self.bump_room(room_id, stored.activity).await?,
+            }
         }
         Ok(Inserted {
             inserted: messages.len() - duplicates.len(),
