@@ -133,12 +133,19 @@ export function assertNoErrors(...users) {
   assert.deepEqual(users.flatMap((u) => u.errors), [], "no console errors and no uncaught exceptions");
 }
 
+// Each test file runs in a process of its own: its screenshots are named after it, in order.
+const group = path.basename(process.argv[1] ?? "test", ".test.js");
 let shot = 0;
 export async function screenshot(page, name) {
-  if (shot === 0) await fsp.rm(SHOTS_DIR, { recursive: true, force: true });
+  if (shot === 0) {
+    for (const old of await fsp.readdir(SHOTS_DIR).catch(() => [])) {
+      if (old.startsWith(`${group}-`)) await fsp.rm(path.join(SHOTS_DIR, old));
+    }
+  }
   await fsp.mkdir(SHOTS_DIR, { recursive: true });
   shot += 1;
-  await page.screenshot({ path: path.join(SHOTS_DIR, `${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+  const file = `${group}-${String(shot).padStart(2, "0")}-${name}.png`;
+  await page.screenshot({ path: path.join(SHOTS_DIR, file), fullPage: true });
 }
 
 /**
