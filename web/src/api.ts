@@ -256,8 +256,12 @@ export class Api {
     if (!this.stored) return;
     const wait = Math.max(1000, this.stored.expires_at - Date.now() - margin(this.stored));
     this.timer = setTimeout(() => {
-      // Offline now: the next call refreshes on demand.
-      this.refresh().catch(() => undefined);
+      if (navigator.onLine) {
+        this.refresh().catch(() => undefined);
+      } else {
+        // Nothing to ask while offline; back online, the next call refreshes on demand.
+        window.addEventListener("online", () => this.schedule(), { once: true });
+      }
     }, wait);
   }
 
