@@ -5,11 +5,13 @@
 //! - [`setup`]: users and rooms, over the chat's HTTP API or made up for a relay.
 //! - [`load`]: the runs: rooms with open-loop senders in rising steps, and idle connections.
 //! - [`stats`]: HDR latency histograms, counts, the servers' CPU time and memory from `/proc`.
+//! - [`plot`]: the PNG plots of `BENCHMARKS.md` from the results of a run.
 //! - [`raw`]: the ceiling: a plain WebSocket broadcast server speaking the same frames with
 //!   none of Socket.IO behind them.
 
 pub mod error;
 pub mod load;
+pub mod plot;
 pub mod raw;
 pub mod setup;
 pub mod sio;

@@ -119,7 +119,7 @@ pub async fn rooms(
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
     // Presence and joins of a mass connect settle before anything is measured.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    quiet(&fleet.pids).await;
     recorder.take();
 
     let mut steps = Vec::new();
@@ -271,6 +271,22 @@ pub async fn idle(
         levels.push(level);
     }
     Ok(levels)
+}
+
+/// Waits until the servers are nearly idle (under a tenth of a core for half a second) after
+/// a mass connect, at most 15 s.
+async fn quiet(pids: &[u32]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut before = usage(pids).cpu_secs;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = usage(pids).cpu_secs;
+        if now - before < 0.05 {
+            return;
+        }
+        before = now;
+    }
 }
 
 /// Connects every endpoint, a bounded number at a time; the results are in order.

@@ -2,13 +2,15 @@
 //! or level measured; progress on stderr.
 //!
 //! ```text
-//! loadgen rooms  --target chat|relay [--http URL] --send ADDR[,ADDR] [--recv ADDR[,ADDR]]
+//! loadgen rooms  --target chat|relay [--http URL [--auth URL]] --send ADDR[,ADDR] [--recv ADDR[,ADDR]]
 //!                --rooms K --room-size S --rates R1,R2,… [--step-secs 10] [--drain-secs 5]
 //!                [--p99-limit-ms 250]   common options
 //! loadgen idle   --target chat|relay [--http URL] --addr ADDR --levels N1,N2,…
 //!                [--users 100] [--settle-secs 3]   common options
 //! loadgen raw-server --listen ADDR
+//! loadgen plot --results FILE.jsonl --dir DIR
 //!
+//! --http is where rooms are made (a socket node); --auth where users register, if elsewhere.
 //! common options: [--sources 127.0.0.1,127.0.0.2,…] [--pids PID,PID] [--users-cache FILE]
 //!                 [--register-concurrency 4] [--label TEXT]
 //! ```
@@ -54,6 +56,17 @@ async fn main() -> anyhow::Result<()> {
             };
             let label = args.raw("label").unwrap_or_default();
             load::rooms(&fleet, &spec, |step| {
+                eprintln!(
+                    "{label} {} msg/s × {}: delivered {}/{} p99 {:.2} ms, ack p99 {:.2} ms, {:.0} deliveries/CPU-s{}",
+                    step.rate,
+                    step.room_size,
+                    step.counts.delivered,
+                    step.expected_deliveries,
+                    step.counts.delivery_latency.p99_ms,
+                    step.counts.ack_latency.p99_ms,
+                    step.deliveries_per_cpu_sec,
+                    if step.saturated { " (saturated)" } else { "" },
+                );
                 println!("{}", json!({"label": label, "kind": "rooms", "step": step}));
             })
             .await?;
@@ -68,6 +81,10 @@ async fn main() -> anyhow::Result<()> {
             };
             let label = args.raw("label").unwrap_or_default();
             load::idle(&fleet, &spec, |level| {
+                eprintln!(
+                    "{label} {} connections ({} failed): {:.2} KiB each",
+                    level.connections, level.failed, level.kib_per_connection
+                );
                 println!(
                     "{}",
                     json!({"label": label, "kind": "idle", "level": level})
@@ -75,7 +92,20 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         }
-        _ => bail!("usage: loadgen rooms|idle|raw-server [--option value]… (see the crate docs)"),
+        "plot" => {
+            let text = std::fs::read_to_string(args.get::<PathBuf>("results")?)?;
+            let results: Vec<serde_json::Value> = text
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()?;
+            for file in loadgen::plot::all(&results, &args.get::<PathBuf>("dir")?)? {
+                println!("{file}");
+            }
+        }
+        _ => bail!(
+            "usage: loadgen rooms|idle|raw-server|plot [--option value]… (see the crate docs)"
+        ),
     }
     Ok(())
 }
@@ -147,9 +177,11 @@ impl Args {
 
     fn fleet(&self) -> anyhow::Result<Fleet> {
         let target = match self.raw("target").as_deref() {
-            Some("chat") => Target::Chat {
-                http: self.get("http")?,
-            },
+            Some("chat") => {
+                let rooms: String = self.get("http")?;
+                let auth = self.raw("auth").unwrap_or_else(|| rooms.clone());
+                Target::Chat { auth, rooms }
+            }
             Some("relay") => Target::Relay,
             other => bail!("--target chat|relay, not {other:?}"),
         };

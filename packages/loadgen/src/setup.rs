@@ -14,9 +14,10 @@ use crate::error::{Error, Result};
 /// What kind of server the load goes to.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// Our server: accounts and rooms through `/api/auth` and `/api/rooms` at `http`
-    /// (`http://host:port`), the Socket.IO contract of PROTOCOL.md.
-    Chat { http: String },
+    /// Our server: accounts through `/api/auth` at `auth` and rooms through `/api/rooms` at
+    /// `rooms` (`http://host:port`; the same in standalone mode), the Socket.IO contract of
+    /// PROTOCOL.md.
+    Chat { auth: String, rooms: String },
     /// A relay with no accounts: the token is the user id, `auth.rooms` lists the rooms the
     /// socket joins, and a `message:send` is broadcast to the room and acked.
     Relay,
@@ -38,7 +39,7 @@ pub async fn users(
     concurrency: usize,
     cache: Option<&Path>,
 ) -> Result<Vec<User>> {
-    let Target::Chat { http } = target else {
+    let Target::Chat { auth: http, .. } = target else {
         return Ok((0..count)
             .map(|i| User {
                 id: format!("u{i}"),
@@ -109,7 +110,7 @@ async fn register(client: &reqwest::Client, http: &str, username: &str) -> Resul
 /// Makes a room of `members` (the first one owns it) and returns its id. For a relay the id is
 /// `name` itself: membership is what each socket names in its `auth.rooms`.
 pub async fn room(target: &Target, name: &str, members: &[User]) -> Result<String> {
-    let Target::Chat { http } = target else {
+    let Target::Chat { rooms: http, .. } = target else {
         return Ok(name.to_string());
     };
     let (owner, others) = members

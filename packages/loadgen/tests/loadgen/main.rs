@@ -106,7 +106,8 @@ fn assert_complete(steps: &[load::Step], rates: usize) {
 async fn rooms_against_the_standalone_server() {
     let server = Standalone::start().await;
     let fleet = fleet(Target::Chat {
-        http: format!("http://{}", server.addr),
+        auth: format!("http://{}", server.addr),
+        rooms: format!("http://{}", server.addr),
     });
     let steps = load::rooms(&fleet, &spec(server.addr), |_| {})
         .await
@@ -130,7 +131,8 @@ async fn rooms_against_the_raw_baseline() {
 async fn idle_connections_are_counted_and_weighed() {
     let server = Standalone::start().await;
     let fleet = fleet(Target::Chat {
-        http: format!("http://{}", server.addr),
+        auth: format!("http://{}", server.addr),
+        rooms: format!("http://{}", server.addr),
     });
     let spec = IdleSpec {
         addr: server.addr,
