@@ -1,6 +1,7 @@
 // The benchmark run behind `scripts/bench all`: starts both sides on this machine, runs every
 // scenario against each in alternating phases (ours, the Node.js peer, ours, the peer, …),
-// keeps every measured step in bench/results.jsonl, then writes BENCHMARKS.md and the plots.
+// keeps every measured step in bench/results.jsonl (and the run's particulars in bench/run.json),
+// then writes BENCHMARKS.md and the plots; `node bench/report.js` writes them again from those two.
 //
 // Our side: the distributed mode (one auth-service and two socket-service nodes on a private
 // Redis and the test RabbitMQ and MongoDB-wire servers), and the standalone binary. The peer:
@@ -229,16 +230,20 @@ async function main() {
     if (peerRedis) await peerRedis.stop({ save: false }).catch(() => {});
   }
 
-  const finished = new Date();
-  await writeReport({
-    results,
+  const meta = {
     failures,
     started,
-    finished,
+    finished: new Date(),
     command: process.env.CHAT_BENCH_COMMAND ?? "scripts/bench all",
     machine: machine(),
     repeats: REPEATS,
     step: STEP,
+  };
+  // What the report needs besides the results, so that `node bench/report.js` can redo it.
+  fs.writeFileSync(path.join(BENCH_DIR, "run.json"), `${JSON.stringify(meta, null, 2)}\n`);
+  await writeReport({
+    ...meta,
+    results,
     benchDir: BENCH_DIR,
     repoDir: REPO_DIR,
     loadgen: LOADGEN,
