@@ -286,3 +286,81 @@ async fn without_a_built_app_the_root_says_how_to_build_it() {
     assert!(body.contains("not_found"), "{body}");
     server.stop();
 }
+
+async fn post_as(server: &Server, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", server.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert!(status < 500, "{path}: {status}");
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn uploaded_files_and_their_urls_survive_a_restart() {
+    let data = fresh_dir();
+    let server = Server::start(&data).await;
+    let (status, session) = server
+        .post(
+            "/api/auth/register",
+            json!({"username": "uploader", "password": "long enough"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let token = session["access_token"].as_str().unwrap().to_string();
+    let (status, room) = post_as(
+        &server,
+        "/api/rooms",
+        &token,
+        json!({"name": "pics", "members": []}),
+    )
+    .await;
+    assert_eq!(status, 201, "{room}");
+    let bytes = b"plain text that outlives the process\n".to_vec();
+    let (status, created) = post_as(
+        &server,
+        "/api/files",
+        &token,
+        json!({"room_id": room["id"], "filename": "note.txt", "content_type": "text/plain", "size": bytes.len()}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    // The standalone server's URLs are relative to itself.
+    let upload_url = created["upload"]["url"].as_str().unwrap();
+    assert!(upload_url.starts_with("/api/objects/"), "{upload_url}");
+    let uploaded = reqwest::Client::new()
+        .put(format!("{}{upload_url}", server.base))
+        .header("content-type", "text/plain")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 200);
+    let id = created["file"]["id"].as_str().unwrap();
+    let (status, _) = post_as(
+        &server,
+        &format!("/api/files/{id}/complete"),
+        &token,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, shown) = server.get(&format!("/api/files/{id}"), &token).await;
+    let old_url = shown["download_url"].as_str().unwrap().to_string();
+    server.stop();
+
+    let server = Server::start(&data).await;
+    let (status, shown) = server.get(&format!("/api/files/{id}"), &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(shown["file"]["status"], "ready");
+    for url in [shown["download_url"].as_str().unwrap(), &old_url] {
+        let response = reqwest::get(format!("{}{url}", server.base)).await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        assert_eq!(response.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    }
+    server.stop();
+}
