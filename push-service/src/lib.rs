@@ -55,6 +55,12 @@ impl Settings {
             max_retry_delay: millis("CHAT_PUSH_MAX_RETRY_DELAY_MS", d.max_retry_delay)?,
             request_timeout: millis("CHAT_PUSH_REQUEST_TIMEOUT_MS", d.request_timeout)?,
             concurrency: env_or("CHAT_PUSH_CONCURRENCY", d.concurrency)?.max(1),
+            max_pending_per_device: env_or(
+                "CHAT_PUSH_MAX_PENDING_PER_DEVICE",
+                d.max_pending_per_device,
+            )?
+            .max(1),
+            stuck_after: millis("CHAT_PUSH_STUCK_AFTER_MS", d.stuck_after)?,
             dedupe_ttl: Duration::from_secs(env_or(
                 "CHAT_PUSH_DEDUPE_TTL_SECS",
                 d.dedupe_ttl.as_secs(),

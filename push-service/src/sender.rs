@@ -15,12 +15,18 @@
 //!   answer (400, 401, 403, 413) will not change by trying again: counted as failed.
 //! - **Isolation.** Devices are sent to concurrently, each request bounded by
 //!   [`Settings::request_timeout`], so one slow or failing push service never delays the others.
+//!   Across events too: a device has at most [`Settings::max_pending_per_device`] pushes under
+//!   way; a further one waits for one of them to finish, but gives up (is dead-lettered) once the
+//!   oldest has been under way for [`Settings::stuck_after`], and none starts while the device
+//!   backs off after a failure. So a device whose push service hangs holds a few of the
+//!   consumer's events, never all of them, while a burst of messages goes on to everyone else.
 //! - **Once per device.** Each (message, endpoint) pair is claimed in the [`Dedupe`] store
 //!   before its first attempt; a redelivered event finds the claim and skips that device. A
 //!   dead-lettered device's claim is released, so a replayed dead letter reaches just it.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -58,6 +64,11 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Devices sent to at once for one event.
     pub concurrency: usize,
+    /// Pushes to one device under way at once, across events; a further one waits.
+    pub max_pending_per_device: usize,
+    /// How long the oldest push under way to a device may take before further pushes to it
+    /// stop waiting and are dead-lettered.
+    pub stuck_after: Duration,
     /// How long a (message, device) claim is kept: longer than any redelivery may come late.
     pub dedupe_ttl: Duration,
     /// Let the API accept `http://` endpoints on loopback addresses (tests, local
@@ -75,6 +86,8 @@ impl Default for Settings {
             max_retry_delay: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
             concurrency: 64,
+            max_pending_per_device: 4,
+            stuck_after: Duration::from_secs(2),
             dedupe_ttl: Duration::from_secs(24 * 3600),
             allow_http_loopback: false,
         }
@@ -132,6 +145,46 @@ pub struct Sender {
     keys: VapidKeys,
     settings: Settings,
     http: reqwest::Client,
+    /// The devices with pushes under way or backing off, by endpoint.
+    devices: Arc<Mutex<HashMap<String, DeviceState>>>,
+}
+
+#[derive(Debug, Default)]
+struct DeviceState {
+    /// The pushes under way: an id each, and when it started.
+    pending: Vec<(u64, Instant)>,
+    next_id: u64,
+    /// No new push starts before this: the device's push service failed and is backed off.
+    backing_off_until: Option<Instant>,
+}
+
+/// One push under way to a device; taken off the list when dropped.
+struct Pending {
+    devices: Arc<Mutex<HashMap<String, DeviceState>>>,
+    endpoint: String,
+    id: u64,
+}
+
+impl Pending {
+    fn back_off(&self, until: Option<Instant>) {
+        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = devices.get_mut(&self.endpoint) {
+            state.backing_off_until = until;
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = devices.get_mut(&self.endpoint) {
+            state.pending.retain(|(id, _)| *id != self.id);
+            let backing_off = state.backing_off_until.is_some_and(|t| t > Instant::now());
+            if state.pending.is_empty() && !backing_off {
+                devices.remove(&self.endpoint);
+            }
+        }
+    }
 }
 
 impl Sender {
@@ -147,6 +200,7 @@ impl Sender {
             keys,
             settings,
             http,
+            devices: Arc::default(),
         })
     }
 
@@ -253,11 +307,16 @@ impl Sender {
             }
         }
         let host = host_of(&device.endpoint);
+        let Some(pending) = self.start(&device.endpoint).await else {
+            tracing::debug!(%host, "device busy or backing off");
+            return self.dead_letter(&claim, &host, 0).await;
+        };
         let mut attempt = 1;
         loop {
             let answer = self.attempt(device, payload, topic).await;
             let retry_after = match answer {
                 Ok((status, _)) if status.is_success() => {
+                    pending.back_off(None);
                     metrics::counter!("chat_push_sent_total").increment(1);
                     return Outcome::Sent;
                 }
@@ -295,8 +354,40 @@ impl Sender {
                 return self.dead_letter(&claim, &host, attempt).await;
             }
             metrics::counter!("chat_push_retries_total").increment(1);
+            pending.back_off(Some(Instant::now() + delay));
             tokio::time::sleep(delay).await;
             attempt += 1;
+        }
+    }
+
+    /// Counts a push to `endpoint` as under way once the device has fewer than
+    /// [`Settings::max_pending_per_device`]; `None` when it is backing off or stuck.
+    async fn start(&self, endpoint: &str) -> Option<Pending> {
+        loop {
+            {
+                let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+                let state = devices.entry(endpoint.to_owned()).or_default();
+                let now = Instant::now();
+                if state.backing_off_until.is_some_and(|t| t > now) {
+                    return None;
+                }
+                if state.pending.len() < self.settings.max_pending_per_device.max(1) {
+                    let id = state.next_id;
+                    state.next_id += 1;
+                    state.pending.push((id, now));
+                    return Some(Pending {
+                        devices: self.devices.clone(),
+                        endpoint: endpoint.to_owned(),
+                        id,
+                    });
+                }
+                let oldest = state.pending.iter().map(|(_, t)| *t).min();
+                if oldest.is_some_and(|t| now - t >= self.settings.stuck_after) {
+                    return None;
+                }
+            }
+            // Busy devices answer within milliseconds; a stuck one is given up above.
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -378,8 +469,12 @@ impl Sender {
         }
     }
 
+    /// Gives the device up for this event after `attempts` (none when it was busy or backing
+    /// off) and releases the claim, so the dead letter's replay may reach it.
     async fn dead_letter(&self, claim: &str, host: &str, attempts: u32) -> Outcome {
-        tracing::warn!(%host, attempts, "push still failing; dead-lettering it");
+        if attempts > 0 {
+            tracing::warn!(%host, attempts, "push still failing; dead-lettering it");
+        }
         metrics::counter!("chat_push_dead_lettered_total").increment(1);
         if let Err(e) = self.deps.dedupe.release(claim).await {
             tracing::warn!(error = %e, "could not release the push claim");

@@ -170,6 +170,34 @@ pub async fn a_hanging_push_service_delays_nobody_else(h: Harness) {
     assert!(h.receiver.pushes_to(&hanging).is_empty());
 }
 
+/// A burst of 40 messages while Bob's push service hangs: Carol gets every one of them. Bob's
+/// device holds 4 requests open at most (the consumer takes 32 events at a time, so without
+/// that bound his device alone would stall the queue for the 30 s of the sender's timeout).
+pub async fn a_hanging_push_service_does_not_hold_up_a_burst(h: Harness) {
+    let [alice, bob, carol] = [
+        h.user("alice").await,
+        h.user("bob").await,
+        h.user("carol").await,
+    ];
+    let room = h.room(&[&alice, &bob, &carol]).await;
+    let hanging = h.receiver.device(Behaviour::Hang);
+    let healthy = h.receiver.device(Behaviour::Accept);
+    h.subscribe(&bob, &hanging).await;
+    h.subscribe(&carol, &healthy).await;
+
+    for seq in 1..=40 {
+        h.send(&room, &alice, seq, &format!("burst {seq}")).await;
+    }
+    let pushes = h.receiver.wait_for(&healthy, 40).await;
+    let mut seqs: Vec<u64> = pushes
+        .iter()
+        .map(|p| p.payload["seq"].as_u64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
+    assert_eq!(h.receiver.attempts(&hanging).len(), 4);
+}
+
 /// The same event twice (as RabbitMQ redelivers one whose ack was lost) pushes once per device.
 pub async fn a_redelivered_event_reaches_each_device_once(h: Harness) {
     let [alice, bob] = [h.user("alice").await, h.user("bob").await];
@@ -363,6 +391,11 @@ mod standalone {
     }
 
     #[tokio::test]
+    async fn a_hanging_push_service_does_not_hold_up_a_burst() {
+        cases::a_hanging_push_service_does_not_hold_up_a_burst(Harness::standalone().await).await;
+    }
+
+    #[tokio::test]
     async fn a_redelivered_event_reaches_each_device_once() {
         cases::a_redelivered_event_reaches_each_device_once(Harness::standalone().await).await;
     }
@@ -396,6 +429,11 @@ mod rabbitmq {
     #[tokio::test]
     async fn a_hanging_push_service_delays_nobody_else() {
         cases::a_hanging_push_service_delays_nobody_else(Harness::rabbitmq().await).await;
+    }
+
+    #[tokio::test]
+    async fn a_hanging_push_service_does_not_hold_up_a_burst() {
+        cases::a_hanging_push_service_does_not_hold_up_a_burst(Harness::rabbitmq().await).await;
     }
 
     #[tokio::test]

@@ -52,6 +52,8 @@ fn settings() -> Settings {
         max_retry_delay: Duration::from_secs(5),
         request_timeout: Duration::from_secs(30),
         concurrency: 16,
+        max_pending_per_device: 4,
+        stuck_after: Duration::from_secs(1),
         dedupe_ttl: Duration::from_secs(3600),
         allow_http_loopback: true,
     }
