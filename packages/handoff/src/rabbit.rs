@@ -2,14 +2,16 @@
 //! persistent JSON messages, and `publish` returns only after the broker confirmed the message
 //! and routed it to at least one queue.
 //!
-//! - **Channels.** One connection, and a small pool of channels in confirm mode, each with at
-//!   most one publish in flight. A publish takes an idle channel (or opens one, up to
-//!   [`RabbitOptions::max_channels`]), publishes, awaits its confirm and gives the channel back.
-//!   One message per channel at a time is what makes each confirm that publish's own: lapin
-//!   hands a `basic.return` to whichever confirm of the channel resolves next (with several
-//!   messages in flight, RabbitMQ may confirm another one between a message's return and its
-//!   ack), and it numbers a publish and queues its frames in two steps, so publishes racing on
-//!   one channel from two threads can swap delivery tags, i.e. each other's confirms.
+//! - **Channels.** One connection and a few channels in confirm mode ("lanes", publishes spread
+//!   over them in turn). Each lane is owned by one task, which publishes what it is handed in
+//!   order without waiting for confirms, so many publishes are in flight on a lane at once and
+//!   one broker round trip (and fsync) confirms a whole burst. Only that task numbers and sends
+//!   publishes on its channel, so delivery tags never swap between callers.
+//! - **Returns.** lapin hands a `basic.return` to whichever confirm of the channel it processes
+//!   next, which is not always the returned message's own once several are in flight. So the
+//!   lane handles confirms in the order lapin resolves them, and when any confirm carries a
+//!   return, every publish that was in flight on the lane at that moment fails (a retry is safe;
+//!   consumers ignore duplicates). A returned message is thus never reported as confirmed.
 //! - **Failures.** A nack, a returned message, a failed channel or connection, or no confirm
 //!   within [`RabbitOptions::publish_timeout`] is [`Error::Unavailable`]; nothing is retried
 //!   or queued here: the caller does not ack its sender, who retries.
@@ -20,19 +22,25 @@
 //!   declare the topology again on the live connection.
 
 use std::{
-    sync::{Arc, Mutex, RwLock, Weak},
+    sync::{
+        Arc, RwLock, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, stream::FuturesUnordered};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties,
     options::{BasicPublishOptions, ConfirmSelectOptions},
     uri::AMQPUri,
 };
 use models::events::Event;
-use tokio::{sync::Notify, task::JoinHandle};
+use tokio::{
+    sync::{Notify, mpsc, oneshot},
+    task::JoinHandle,
+};
 
 use crate::{Error, HandOff, Result, topology::Topology};
 
@@ -46,8 +54,10 @@ pub struct RabbitOptions {
     pub connect_timeout: Duration,
     /// The longest wait between two reconnection attempts (the backoff doubles up to it).
     pub max_reconnect_delay: Duration,
-    /// How many publishes may be in flight at once (one channel each); more wait for a channel.
-    pub max_channels: usize,
+    /// How many channels (lanes) publishes are spread over.
+    pub channels: usize,
+    /// How many publishes may await their confirm on one lane at once; more wait their turn.
+    pub max_in_flight: usize,
     /// AMQP heartbeat in seconds, used when the URL sets none: how soon a broker that went
     /// silent without closing the socket (a frozen host, a dropped network) is noticed.
     pub heartbeat: u16,
@@ -59,7 +69,8 @@ impl Default for RabbitOptions {
             publish_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             max_reconnect_delay: Duration::from_secs(5),
-            max_channels: 64,
+            channels: 4,
+            max_in_flight: 1024,
             heartbeat: 10,
         }
     }
@@ -93,22 +104,32 @@ struct Shared {
     repair: Notify,
 }
 
-/// One live connection and its publishing channels.
+/// One live connection and its publishing lanes.
 struct Link {
     /// Shared with the watcher (lapin's event stream borrows the connection).
     connection: Arc<Connection>,
-    /// Channels in confirm mode with nothing in flight.
-    idle: Mutex<Vec<Channel>>,
-    /// One permit per channel that may be busy at once.
-    permits: tokio::sync::Semaphore,
-    /// Watches the connection's events; stopped with the link.
-    watcher: JoinHandle<()>,
+    /// Where each lane's task takes its publishes.
+    lanes: Vec<mpsc::Sender<Job>>,
+    /// The lane the next publish goes to (round robin).
+    next: AtomicUsize,
+    /// The lanes' tasks and the watcher of the connection's events; stopped with the link.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
-        self.watcher.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
+}
+
+/// One publish handed to a lane.
+struct Job {
+    routing_key: String,
+    body: Vec<u8>,
+    properties: BasicProperties,
+    reply: oneshot::Sender<Result<(), Failure>>,
 }
 
 impl Drop for RabbitHandOff {
@@ -124,6 +145,10 @@ enum Failure {
     Returned(String),
     Channel(lapin::Error),
     NotConfirming,
+    /// The lane stopped (its connection was replaced) before answering.
+    Closed,
+    /// Another message in flight with it was returned; which one lapin cannot tell.
+    Tainted,
 }
 
 impl std::fmt::Display for Failure {
@@ -135,6 +160,11 @@ impl std::fmt::Display for Failure {
             }
             Failure::Channel(e) => write!(f, "RabbitMQ channel failed: {e}"),
             Failure::NotConfirming => write!(f, "the channel is not in confirm mode"),
+            Failure::Closed => write!(f, "the publishing channel closed"),
+            Failure::Tainted => write!(
+                f,
+                "no queue is bound for an event published at the same time; not confirmed"
+            ),
         }
     }
 }
@@ -201,11 +231,7 @@ impl HandOff for RabbitHandOff {
         let body = serde_json::to_vec(event)
             .map_err(|e| Error::Unavailable(format!("cannot encode the event: {e}")))?;
         let timeout = shared.options.publish_timeout;
-        let published = tokio::time::timeout(
-            timeout,
-            link.publish(&shared.topology.exchange(), event.kind(), &body),
-        )
-        .await;
+        let published = tokio::time::timeout(timeout, link.publish(event.kind(), body)).await;
         match published {
             Ok(Ok(())) => Ok(()),
             Ok(Err(failure)) => {
@@ -231,16 +257,10 @@ impl HandOff for RabbitHandOff {
 }
 
 impl Link {
-    async fn publish(&self, exchange: &str, routing_key: &str, body: &[u8]) -> Result<(), Failure> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        let channel = match self.take_idle() {
-            Some(channel) => channel,
-            None => self.open_channel().await.map_err(Failure::Channel)?,
-        };
+    /// Hands the publish to the next lane and waits for its outcome. Dropping this future does
+    /// not cancel the publish: the lane sends it anyway (a sender who saw no ack retries, and
+    /// consumers ignore the duplicate).
+    async fn publish(&self, routing_key: &str, body: Vec<u8>) -> Result<(), Failure> {
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -250,56 +270,116 @@ impl Link {
             .with_message_id(uuid::Uuid::now_v7().to_string().into())
             .with_type(routing_key.into())
             .with_timestamp(stamp);
-        let options = BasicPublishOptions {
-            mandatory: true,
-            immediate: false,
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            routing_key: routing_key.to_owned(),
+            body,
+            properties,
+            reply,
         };
-        let confirmation = channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                options,
-                body,
-                properties,
-            )
+        let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        self.lanes[lane]
+            .send(job)
             .await
-            .map_err(Failure::Channel)?
-            .await
-            .map_err(Failure::Channel)?;
-        let outcome = match confirmation {
-            Confirmation::Ack(None) => Ok(()),
-            Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
-                Err(Failure::Returned(returned.reply_text.to_string()))
-            }
-            Confirmation::Nack(None) => Err(Failure::Nacked),
-            Confirmation::NotRequested => Err(Failure::NotConfirming),
-        };
-        // Nothing is in flight on it any more (if this future is dropped before, by the
-        // timeout, the channel is dropped and closed instead: its state is unknown).
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(channel);
-        outcome
+            .map_err(|_| Failure::Closed)?;
+        answer.await.map_err(|_| Failure::Closed)?
     }
+}
 
-    fn take_idle(&self) -> Option<Channel> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(channel) = idle.pop() {
-            if channel.status().connected() {
-                return Some(channel);
+/// A confirm awaited by a lane, with what the lane needs to answer it.
+type InFlight = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = (
+                    lapin::Result<Confirmation>,
+                    u64,
+                    oneshot::Sender<Result<(), Failure>>,
+                ),
+            > + Send,
+    >,
+>;
+
+/// One lane: publishes its jobs in order on its channel, reopening the channel when it failed,
+/// and answers each job once its confirm arrives, handling confirms in the order lapin resolves
+/// them (see the module docs on returns).
+async fn run_lane(
+    connection: Arc<Connection>,
+    exchange: String,
+    mut channel: Option<Channel>,
+    mut jobs: mpsc::Receiver<Job>,
+    max_in_flight: usize,
+) {
+    let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
+    // How many returned messages this lane has seen; a publish in flight while it grew fails.
+    let mut returns: u64 = 0;
+    loop {
+        tokio::select! {
+            biased;
+            Some((confirmation, returns_before, reply)) = in_flight.next(), if !in_flight.is_empty() => {
+                let outcome = match confirmation {
+                    Ok(Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned))) => {
+                        returns += 1;
+                        Err(Failure::Returned(returned.reply_text.to_string()))
+                    }
+                    Ok(Confirmation::Ack(None)) if returns == returns_before => Ok(()),
+                    Ok(Confirmation::Ack(None)) => Err(Failure::Tainted),
+                    Ok(Confirmation::Nack(None)) => Err(Failure::Nacked),
+                    Ok(Confirmation::NotRequested) => Err(Failure::NotConfirming),
+                    Err(e) => Err(Failure::Channel(e)),
+                };
+                let _ = reply.send(outcome);
+            }
+            job = jobs.recv(), if in_flight.len() < max_in_flight => {
+                let Some(job) = job else { return };
+                let ready = match channel.take().filter(|c| c.status().connected()) {
+                    Some(c) => Ok(c),
+                    None => open_channel(&connection).await,
+                };
+                let open = match ready {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = job.reply.send(Err(Failure::Channel(e)));
+                        continue;
+                    }
+                };
+                let options = BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                };
+                let published = open
+                    .basic_publish(
+                        exchange.as_str().into(),
+                        job.routing_key.as_str().into(),
+                        options,
+                        &job.body,
+                        job.properties,
+                    )
+                    .await;
+                match published {
+                    Ok(confirm) => {
+                        let returns_before = returns;
+                        let reply = job.reply;
+                        in_flight.push(Box::pin(async move {
+                            (confirm.await, returns_before, reply)
+                        }));
+                        channel = Some(open);
+                    }
+                    // The channel is left behind; the next job opens another.
+                    Err(e) => {
+                        let _ = job.reply.send(Err(Failure::Channel(e)));
+                    }
+                }
             }
         }
-        None
     }
+}
 
-    async fn open_channel(&self) -> lapin::Result<Channel> {
-        let channel = self.connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        Ok(channel)
-    }
+async fn open_channel(connection: &Connection) -> lapin::Result<Channel> {
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
 }
 
 impl Shared {
@@ -325,12 +405,28 @@ impl Shared {
             .await
             .map_err(|_| format!("connecting to RabbitMQ took longer than {timeout:?}"))?
             .map_err(|e| format!("cannot connect to RabbitMQ: {e}"))?;
-        let watcher = tokio::spawn(watch(connection.clone(), Arc::downgrade(self)));
+        let mut tasks = vec![tokio::spawn(watch(
+            connection.clone(),
+            Arc::downgrade(self),
+        ))];
+        let mut first = Some(channel);
+        let mut lanes = Vec::new();
+        for _ in 0..self.options.channels.max(1) {
+            let (tx, rx) = mpsc::channel(self.options.max_in_flight.max(1));
+            tasks.push(tokio::spawn(run_lane(
+                connection.clone(),
+                self.topology.exchange(),
+                first.take(),
+                rx,
+                self.options.max_in_flight.max(1),
+            )));
+            lanes.push(tx);
+        }
         Ok(Link {
             connection,
-            idle: Mutex::new(vec![channel]),
-            permits: tokio::sync::Semaphore::new(self.options.max_channels.max(1)),
-            watcher,
+            lanes,
+            next: AtomicUsize::new(0),
+            tasks,
         })
     }
 

@@ -311,10 +311,11 @@ async fn an_unroutable_event_fails_and_the_publisher_restores_the_topology() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn more_concurrent_publishes_than_channels_wait_their_turn() {
+async fn more_concurrent_publishes_than_a_lane_holds_wait_their_turn() {
     let topology = unique_topology();
     let options = RabbitOptions {
-        max_channels: 2,
+        channels: 2,
+        max_in_flight: 4,
         ..RabbitOptions::default()
     };
     let handoff = Arc::new(
@@ -343,6 +344,75 @@ async fn more_concurrent_publishes_than_channels_wait_their_turn() {
         .collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (0..100).collect::<Vec<u64>>());
+    broker.delete(&topology).await;
+}
+
+/// Publishes share a channel, and lapin cannot always tell which of them a `basic.return`
+/// belongs to: whatever the interleaving, no returned (lost) event is ever reported confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_publish_is_never_one_that_was_returned() {
+    let topology = unique_topology();
+    let options = RabbitOptions {
+        channels: 1,
+        ..RabbitOptions::default()
+    };
+    let handoff = Arc::new(
+        RabbitHandOff::connect_with(&amqp_url(), topology.clone(), options)
+            .await
+            .expect("connect"),
+    );
+    let broker = Broker::connect().await;
+    // Read pointers now route nowhere; new messages still reach push-service's queue.
+    broker
+        .channel
+        .queue_delete(
+            topology.queue(DbWriter).into(),
+            QueueDeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let handoff = handoff.clone();
+            let event = if i % 2 == 0 {
+                read_updated(i)
+            } else {
+                created(&format!("m{i}"))
+            };
+            tokio::spawn(async move {
+                let outcome = handoff.publish(&event).await;
+                (event, outcome.is_ok())
+            })
+        })
+        .collect();
+    let mut confirmed_reads = Vec::new();
+    let mut refused_reads = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (Event::ReadUpdated { seq, .. }, true) => confirmed_reads.push(seq),
+            (Event::ReadUpdated { .. }, false) => refused_reads += 1,
+            _ => {}
+        }
+    }
+    assert!(refused_reads > 0, "the first read pointers had no queue");
+    // The publisher restores the queue meanwhile: what it confirmed must be there.
+    let mut stored: Vec<u64> = broker
+        .drain_events(&topology.queue(DbWriter))
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ReadUpdated { seq, .. } => Some(seq),
+            _ => None,
+        })
+        .collect();
+    stored.sort_unstable();
+    confirmed_reads.sort_unstable();
+    let lost: Vec<u64> = confirmed_reads
+        .iter()
+        .filter(|s| stored.binary_search(s).is_err())
+        .copied()
+        .collect();
+    assert!(lost.is_empty(), "confirmed but not queued: {lost:?}");
     broker.delete(&topology).await;
 }
 
