@@ -10,7 +10,7 @@ use models::chat::{FileRef, Message, RoomKind};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::SqliteStore;
+use super::{SqliteStore, map_err};
 use crate::chat::{ChatStore, Inserted, MemberRoom, NewMessage, Page, RoomRecord};
 use crate::{Error, Result};
 
@@ -35,44 +35,113 @@ impl SqliteStore {
     ///
     /// One `BEGIN IMMEDIATE` transaction takes the write lock before reading `last_seq`, so
     /// concurrent callers, in this process or another one on the same file, get contiguous
-    /// numbers without gaps or repeats. An unknown room is [`Error::Internal`]: callers check
-    /// membership first.
+    /// numbers without gaps or repeats. Calls that arrive while one is waiting for the
+    /// connection share its transaction (group commit: one write of the log for all of them),
+    /// each in a savepoint of its own, so one failing call fails only itself. An unknown room
+    /// is [`Error::Internal`]: callers check membership first.
     pub async fn sequence_message(&self, message: NewMessage) -> Result<(Message, bool)> {
         let attachments = attachments_json(&message.attachments)?;
         let room_id = message.room_id.clone();
-        let outcome = self
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                if let Some(original) = by_client_id(
-                    &tx,
-                    &message.room_id,
-                    &message.sender_id,
-                    &message.client_id,
-                )? {
-                    return Ok(Some((original, false)));
-                }
-                let last_seq: Option<u64> = tx
-                    .query_row(
-                        "SELECT last_seq FROM rooms WHERE id = ?1",
-                        [&message.room_id],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                let Some(last_seq) = last_seq else {
-                    return Ok(None);
-                };
-                let message = message.into_message(last_seq + 1);
-                insert_message(&tx, &message, &attachments)?;
-                tx.execute(
-                    BUMP_ROOM,
-                    params![message.room_id, message.seq, message.created_at.millis()],
-                )?;
-                tx.commit()?;
-                Ok(Some((message, true)))
-            })
-            .await?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let first = {
+            let mut queue = self.sequencing.lock().unwrap_or_else(|e| e.into_inner());
+            queue.push(ToSequence {
+                message,
+                attachments,
+                reply,
+            });
+            queue.len() == 1
+        };
+        if first {
+            // The first of a group queues the transaction; it takes whatever has gathered by
+            // the time the connection is free.
+            let queue = self.sequencing.clone();
+            self.submit(move |conn| sequence_group(conn, &queue))?;
+        }
+        let outcome = answer
+            .await
+            .map_err(|_| Error::Internal("the sequencing transaction failed".into()))??;
         outcome.ok_or_else(|| Error::Internal(format!("sequencing into unknown room {room_id}")))
     }
+}
+
+/// One call to [`SqliteStore::sequence_message`] waiting for its group's transaction.
+pub(super) struct ToSequence {
+    message: NewMessage,
+    attachments: String,
+    reply: tokio::sync::oneshot::Sender<Result<Option<(Message, bool)>>>,
+}
+
+/// The calls gathered so far, taken by the next group transaction.
+pub(super) type SequenceQueue = std::sync::Arc<std::sync::Mutex<Vec<ToSequence>>>;
+
+/// Sequences every gathered call in one transaction and answers each after the commit.
+fn sequence_group(conn: &mut Connection, queue: &SequenceQueue) {
+    let group = std::mem::take(&mut *queue.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut answers = Vec::with_capacity(group.len());
+    let committed = (|| {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for call in group {
+            let outcome = {
+                let sp = tx.savepoint()?;
+                let outcome = sequence_one(&sp, call.message, &call.attachments);
+                if outcome.is_ok() {
+                    sp.commit()?;
+                }
+                outcome
+            };
+            answers.push((call.reply, outcome));
+        }
+        tx.commit()
+    })();
+    match committed {
+        Ok(()) => {
+            for (reply, outcome) in answers {
+                let _ = reply.send(outcome.map_err(map_err));
+            }
+        }
+        Err(e) => {
+            // Nothing of the group is stored: every call fails (their senders retry). The
+            // calls not answered yet fail with it as they are dropped.
+            let error = map_err(e);
+            for (reply, _) in answers {
+                let _ = reply.send(Err(match &error {
+                    Error::Duplicate(m) => Error::Duplicate(m.clone()),
+                    Error::Unavailable(m) => Error::Unavailable(m.clone()),
+                    Error::Internal(m) => Error::Internal(m.clone()),
+                }));
+            }
+        }
+    }
+}
+
+/// One message of a group: the original of a retry, or the message stored as the room's next
+/// `seq`; `None` for an unknown room.
+fn sequence_one(
+    tx: &Connection,
+    message: NewMessage,
+    attachments: &str,
+) -> rusqlite::Result<Option<(Message, bool)>> {
+    if let Some(original) =
+        by_client_id(tx, &message.room_id, &message.sender_id, &message.client_id)?
+    {
+        return Ok(Some((original, false)));
+    }
+    let last_seq: Option<u64> = tx
+        .prepare_cached("SELECT last_seq FROM rooms WHERE id = ?1")?
+        .query_row([&message.room_id], |row| row.get(0))
+        .optional()?;
+    let Some(last_seq) = last_seq else {
+        return Ok(None);
+    };
+    let message = message.into_message(last_seq + 1);
+    insert_message(tx, &message, attachments)?;
+    tx.prepare_cached(BUMP_ROOM)?.execute(params![
+        message.room_id,
+        message.seq,
+        message.created_at.millis()
+    ])?;
+    Ok(Some((message, true)))
 }
 
 fn attachments_json(attachments: &[FileRef]) -> Result<String> {
