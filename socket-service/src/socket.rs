@@ -134,8 +134,11 @@ async fn on_connect<A: Adapter>(
     io: SocketIo<A>,
     State(chat): State<Arc<Chat>>,
     Extension(caller): Extension<Caller>,
-    Extension(JoinedRooms { rooms, co_members }): Extension<JoinedRooms>,
 ) {
+    // Needed only now: not kept for the socket's whole life.
+    let Some(JoinedRooms { rooms, co_members }) = socket.extensions.remove::<JoinedRooms>() else {
+        return;
+    };
     match chat
         .deps()
         .presence
