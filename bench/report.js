@@ -220,6 +220,13 @@ export async function writeReport(run) {
   }
   w();
   if (plots.includes("latency-percentiles.png")) w("![latency percentiles](bench/plots/latency-percentiles.png)\n");
+  if (fs.existsSync(path.join(benchDir, "PROFILE.md"))) {
+    w("## What limits us");
+    w();
+    w("Where a figure above falls short, [bench/PROFILE.md](bench/PROFILE.md) says why, with the profiles");
+    w("(perf, strace, heaptrack) that show it, the changes they led to and what each changed.");
+    w();
+  }
 
   fs.writeFileSync(path.join(repoDir, "BENCHMARKS.md"), out.join("\n"));
 }
