@@ -62,6 +62,9 @@ fn builder(limits: &Limits, chat: Arc<Chat>, verifier: Arc<Verifier>) -> SocketI
         // Packets queued per socket before emits to it fail: room for a burst of acks and
         // broadcasts to a client that sends many messages at once.
         .max_buffer_size(4096)
+        // What each WebSocket reads at a time, allocated per connection: chat frames are
+        // small, and a larger one only takes more reads.
+        .ws_read_buffer_size(1024)
         .ws_max_message_size(payload)
         .ws_max_frame_size(payload)
         .with_state(chat)
