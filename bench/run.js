@@ -203,6 +203,9 @@ async function main() {
       for (const scenario of scenarios) {
         for (const side of scenario.sides) {
           const args = scenario.args(side);
+          // What an earlier phase left behind (a broker backlog the writer is still storing,
+          // say) must not run during this one.
+          await quiet(log);
           const t0 = Date.now();
           log(`${scenario.name} ${side.side} #${rep}: loadgen ${args.join(" ")}`);
           let lines;
@@ -249,6 +252,34 @@ async function main() {
     loadgen: LOADGEN,
   });
   log(`done: BENCHMARKS.md (${results.length} results, ${failures.length} failures)`);
+}
+
+/** The machine's CPU time so far: busy and total jiffies over all cores (/proc/stat). */
+function cpuTimes() {
+  const [, ...fields] = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/);
+  const n = fields.map(Number);
+  const idle = n[3] + (n[4] ?? 0);
+  const total = n.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the machine is quiet: under 15% of its CPU busy over a second, for at most 90 s
+ * (then says so and goes on).
+ */
+async function quiet(log) {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const a = cpuTimes();
+    await sleep(1000);
+    const b = cpuTimes();
+    const busy = (b.busy - a.busy) / Math.max(1, b.total - a.total);
+    if (busy < 0.15) return;
+    if (Date.now() > deadline) {
+      log(`  the machine is still ${(busy * 100).toFixed(0)}% busy; going on`);
+      return;
+    }
+  }
 }
 
 function machine() {
