@@ -170,43 +170,24 @@ impl Chat {
             ));
         }
         self.require_member(&p.room_id, user_id).await?;
-        // A retry of an accepted message is answered before the rate limit, so safe retries
-        // never cost the sender their budget.
-        if let Some(original) = self
-            .deps
-            .store
-            .message_by_client_id(&p.room_id, user_id, &p.client_id)
-            .await?
-        {
+        // A retry of an accepted message is answered with its original whatever the checks
+        // below say now (its files are bound to it, its sender may be over the rate). Where
+        // the sequencer recognizes every retry itself, the store is asked only when a check
+        // refuses; otherwise (the Redis sequencer forgets after its dedupe window) first, which
+        // also keeps retries out of the rate limit.
+        let recognized = self.deps.sequencer.recognizes_every_retry();
+        if !recognized && let Some(original) = self.original(user_id, &p).await? {
             return Ok((original, false));
         }
-        let body = self.checked_body(&p.body, !p.attachments.is_empty())?;
-        let attachments = self
-            .checked_attachments(&p.room_id, user_id, &p.attachments)
-            .await?;
-        if let Some(reply_to) = &p.reply_to
-            && self
-                .deps
-                .store
-                .message(&p.room_id, reply_to)
-                .await?
-                .is_none()
-        {
-            return Err(Error::Invalid(
-                "reply_to must be a message of the same room".into(),
-            ));
-        }
-        if !self.deps.handoff.is_available() {
-            return Err(Error::Unavailable("the hand-off is down".into()));
-        }
-        if let Decision::Limited { retry_after } = self
-            .deps
-            .limiter
-            .hit(&format!("send:{user_id}"), self.limits.send_rate)
-            .await?
-        {
-            return Err(Error::RateLimited(retry_after));
-        }
+        let (body, attachments) = match self.admit(user_id, &p).await {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                if recognized && let Some(original) = self.original(user_id, &p).await? {
+                    return Ok((original, false));
+                }
+                return Err(refused);
+            }
+        };
         let new = NewMessage {
             id: uuid::Uuid::now_v7().simple().to_string(),
             room_id: p.room_id.clone(),
@@ -264,6 +245,48 @@ impl Chat {
             self.bind_attachments(&sequenced.message).await;
         }
         Ok((sequenced.message, sequenced.fresh))
+    }
+
+    /// The message this sender already sent with this `client_id`, if any.
+    async fn original(&self, user_id: &str, p: &SendPayload) -> Result<Option<Message>> {
+        Ok(self
+            .deps
+            .store
+            .message_by_client_id(&p.room_id, user_id, &p.client_id)
+            .await?)
+    }
+
+    /// The checks a new message must pass: body, attachments, reply, the hand-off being up, and
+    /// the sender's rate. Returns the body and attachments to store.
+    async fn admit(&self, user_id: &str, p: &SendPayload) -> Result<(String, Vec<FileRef>)> {
+        let body = self.checked_body(&p.body, !p.attachments.is_empty())?;
+        let attachments = self
+            .checked_attachments(&p.room_id, user_id, &p.attachments)
+            .await?;
+        if let Some(reply_to) = &p.reply_to
+            && self
+                .deps
+                .store
+                .message(&p.room_id, reply_to)
+                .await?
+                .is_none()
+        {
+            return Err(Error::Invalid(
+                "reply_to must be a message of the same room".into(),
+            ));
+        }
+        if !self.deps.handoff.is_available() {
+            return Err(Error::Unavailable("the hand-off is down".into()));
+        }
+        if let Decision::Limited { retry_after } = self
+            .deps
+            .limiter
+            .hit(&format!("send:{user_id}"), self.limits.send_rate)
+            .await?
+        {
+            return Err(Error::RateLimited(retry_after));
+        }
+        Ok((body, attachments))
     }
 
     /// The files a message may carry: `ready` files of the same room, uploaded by the sender

@@ -54,6 +54,11 @@ pub struct Sequenced {
 #[async_trait]
 pub trait Sequencer: Send + Sync + 'static {
     async fn sequence(&self, message: NewMessage) -> Result<Sequenced>;
+    /// Whether [`Sequencer::sequence`] recognizes a retry however old it is (its dedupe is the
+    /// store itself), so that callers need not look the `client_id` up beforehand.
+    fn recognizes_every_retry(&self) -> bool {
+        false
+    }
     /// Records how `message`'s hand-off ended, so that a retry of its `client_id` hands it off
     /// again only when needed.
     async fn record_hand_off(&self, message: &Message, outcome: HandOffState) -> Result<()>;
@@ -92,6 +97,10 @@ impl Sequencer for StoreSequencer {
             message,
             fresh,
         })
+    }
+
+    fn recognizes_every_retry(&self) -> bool {
+        true
     }
 
     async fn record_hand_off(&self, _message: &Message, _outcome: HandOffState) -> Result<()> {
