@@ -27,6 +27,14 @@ async fn connect(topology: &Topology) -> (RabbitHandOff, Broker) {
     (handoff, Broker::connect().await)
 }
 
+/// A shared publisher with other options, and the test's own view of the broker.
+async fn connect_with(topology: &Topology, options: RabbitOptions) -> (Arc<RabbitHandOff>, Broker) {
+    let handoff = RabbitHandOff::connect_with(&amqp_url(), topology.clone(), options)
+        .await
+        .expect("connect");
+    (Arc::new(handoff), Broker::connect().await)
+}
+
 fn read_updated(seq: u64) -> Event {
     Event::ReadUpdated {
         room_id: "room-1".into(),
@@ -318,12 +326,7 @@ async fn more_concurrent_publishes_than_a_lane_holds_wait_their_turn() {
         max_in_flight: 4,
         ..RabbitOptions::default()
     };
-    let handoff = Arc::new(
-        RabbitHandOff::connect_with(&amqp_url(), topology.clone(), options)
-            .await
-            .expect("connect"),
-    );
-    let broker = Broker::connect().await;
+    let (handoff, broker) = connect_with(&topology, options).await;
     let tasks: Vec<_> = (0..100)
         .map(|seq| {
             let handoff = handoff.clone();
@@ -356,12 +359,7 @@ async fn a_confirmed_publish_is_never_one_that_was_returned() {
         channels: 1,
         ..RabbitOptions::default()
     };
-    let handoff = Arc::new(
-        RabbitHandOff::connect_with(&amqp_url(), topology.clone(), options)
-            .await
-            .expect("connect"),
-    );
-    let broker = Broker::connect().await;
+    let (handoff, broker) = connect_with(&topology, options).await;
     // Read pointers now route nowhere; new messages still reach push-service's queue.
     broker
         .channel
