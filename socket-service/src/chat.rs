@@ -171,10 +171,11 @@ impl Chat {
         }
         self.require_member(&p.room_id, user_id).await?;
         // A retry of an accepted message is answered with its original whatever the checks
-        // below say now (its files are bound to it, its sender may be over the rate). Where
-        // the sequencer recognizes every retry itself, the store is asked only when a check
-        // refuses; otherwise (the Redis sequencer forgets after its dedupe window) first, which
-        // also keeps retries out of the rate limit.
+        // below say now (its files are bound to it, its sender may be over the rate). A
+        // sequencer that recognizes every retry (the embedded one) answers the others itself,
+        // so the store is asked only when a check refuses. One that forgets after a dedupe
+        // window (Redis) needs the store asked first, which also keeps retries out of the rate
+        // limit.
         let recognized = self.deps.sequencer.recognizes_every_retry();
         if !recognized && let Some(original) = self.original(user_id, &p).await? {
             return Ok((original, false));

@@ -30,7 +30,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use futures_util::{StreamExt, stream::FuturesUnordered};
+use futures_util::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties,
     options::{BasicPublishOptions, ConfirmSelectOptions},
@@ -287,16 +287,13 @@ impl Link {
 }
 
 /// A confirm awaited by a lane, with what the lane needs to answer it.
-type InFlight = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = (
-                    lapin::Result<Confirmation>,
-                    u64,
-                    oneshot::Sender<Result<(), Failure>>,
-                ),
-            > + Send,
-    >,
+type InFlight = BoxFuture<
+    'static,
+    (
+        lapin::Result<Confirmation>,
+        u64,
+        oneshot::Sender<Result<(), Failure>>,
+    ),
 >;
 
 /// One lane: publishes its jobs in order on its channel, reopening the channel when it failed,

@@ -1,7 +1,7 @@
 //! Store errors: precise enough that callers never turn a constraint into a 500.
 
 /// What a store call can fail with.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// A unique constraint refused the write (e.g. the username is taken).
     #[error("duplicate key: {0}")]

@@ -105,11 +105,7 @@ fn sequence_group(conn: &mut Connection, queue: &SequenceQueue) {
             // calls not answered yet fail with it as they are dropped.
             let error = map_err(e);
             for (reply, _) in answers {
-                let _ = reply.send(Err(match &error {
-                    Error::Duplicate(m) => Error::Duplicate(m.clone()),
-                    Error::Unavailable(m) => Error::Unavailable(m.clone()),
-                    Error::Internal(m) => Error::Internal(m.clone()),
-                }));
+                let _ = reply.send(Err(error.clone()));
             }
         }
     }
