@@ -213,11 +213,10 @@ impl Sender {
     }
 
     async fn deliver_message(&self, message: &Message) -> Result<Report> {
-        let Some(room) = self.deps.rooms.room(&message.room_id).await? else {
+        let Some(members) = self.deps.rooms.room_members(&message.room_id).await? else {
             return Ok(Report::default());
         };
-        let others: Vec<String> = room
-            .members
+        let others: Vec<String> = members
             .into_iter()
             .filter(|m| *m != message.sender_id)
             .collect();

@@ -100,6 +100,12 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn create_room(&self, room: &RoomRecord) -> Result<()>;
     /// The room with this id, members included.
     async fn room(&self, room_id: &str) -> Result<Option<RoomRecord>>;
+    /// The room's member ids in join order, `None` for an unknown room: what a reader that needs
+    /// only the members (the push sender, once per message) asks for. A store may answer it
+    /// from memory, kept exact by its own membership writes.
+    async fn room_members(&self, room_id: &str) -> Result<Option<Vec<String>>> {
+        Ok(self.room(room_id).await?.map(|room| room.members))
+    }
     /// The direct room of a pair, by its [`RoomRecord::direct_key`].
     async fn direct_room(&self, direct_key: &str) -> Result<Option<RoomRecord>>;
     /// The user's rooms with their read pointers, most recent activity first.

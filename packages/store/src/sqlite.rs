@@ -154,6 +154,8 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     /// Messages waiting for their group's sequencing transaction (see `sequence_message`).
     sequencing: chat::SequenceQueue,
+    /// The members of recently read rooms (see `ChatStore::room_members`).
+    members: chat::SharedMembersCache,
 }
 
 /// A call queued for the connection's thread.
@@ -181,10 +183,15 @@ impl SqliteStore {
         configure(&conn).map_err(map_err)?;
         migrate(&mut conn)?;
         let (jobs, queue) = mpsc::channel::<Job>();
+        let members = chat::SharedMembersCache::default();
+        let watched = members.clone();
         std::thread::Builder::new()
             .name("sqlite".into())
             .spawn(move || {
                 while let Ok(job) = queue.recv() {
+                    // Before the call answers, so that whoever it answers sees what another
+                    // connection committed before it.
+                    chat::notice_other_writers(&conn, &watched);
                     // A panicking call answers nobody (its caller gets an error); its
                     // transaction, if any, was rolled back as it unwound, so the connection
                     // is still sound for the next one.
@@ -195,6 +202,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             jobs,
             sequencing: Default::default(),
+            members,
         })
     }
 

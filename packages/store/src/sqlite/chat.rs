@@ -4,6 +4,9 @@
 //! A room's `last_seq` and `last_activity` are updated in the same transaction as the message
 //! that moves them, so they never disagree with the `messages` table.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 use models::Timestamp;
 use models::chat::{FileRef, Message, RoomKind};
@@ -28,6 +31,74 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room_id, seq, sender_id,
 /// messages arrive does not matter.
 const BUMP_ROOM: &str = "UPDATE rooms SET last_seq = max(last_seq, ?2),
      last_activity = max(last_activity, ?3) WHERE id = ?1";
+
+/// The members of recently read rooms, so the per-message reader of members (the push sender)
+/// does not queue a query behind the sequencing transactions on the connection's thread.
+///
+/// Kept exact by this handle's own membership writes: each drops the room's entry once it is
+/// committed and bumps `generation`, and a read stores what it found only if no change happened
+/// meanwhile, so an answer read before a change is never kept after it. Another connection to
+/// the file (another process) is noticed by SQLite's `data_version` before each call on the
+/// connection's thread, which empties the cache (see `notice_other_writers`).
+#[derive(Default)]
+pub(super) struct MembersCache {
+    rooms: HashMap<String, Vec<String>>,
+    generation: u64,
+    /// The file's `data_version` last seen by the connection's thread.
+    data_version: i64,
+}
+
+/// Entries kept before the cache starts over.
+const MEMBERS_CACHE_ROOMS: usize = 50_000;
+
+pub(super) type SharedMembersCache = Arc<Mutex<MembersCache>>;
+
+/// Empties `cache` when another connection committed to the file since the last call: what
+/// it changed may include memberships. Run on the connection's thread before each call.
+pub(super) fn notice_other_writers(conn: &Connection, cache: &SharedMembersCache) {
+    let Ok(version) = conn
+        .prepare_cached("PRAGMA data_version")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)))
+    else {
+        // Unknown: assume the worst.
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.generation += 1;
+        cache.rooms.clear();
+        return;
+    };
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.data_version != version {
+        cache.data_version = version;
+        cache.generation += 1;
+        cache.rooms.clear();
+    }
+}
+
+impl SqliteStore {
+    fn cached_members(&self, room_id: &str) -> (Option<Vec<String>>, u64) {
+        let cache = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        (cache.rooms.get(room_id).cloned(), cache.generation)
+    }
+
+    fn keep_members(&self, room_id: &str, members: &[String], generation: u64) {
+        let mut cache = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.generation != generation {
+            return;
+        }
+        if cache.rooms.len() >= MEMBERS_CACHE_ROOMS {
+            cache.rooms.clear();
+        }
+        cache.rooms.insert(room_id.to_owned(), members.to_vec());
+    }
+
+    /// Called after every committed (or failed: it may have committed) change of the room's
+    /// members.
+    fn forget_members(&self, room_id: &str) {
+        let mut cache = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        cache.generation += 1;
+        cache.rooms.remove(room_id);
+    }
+}
 
 impl SqliteStore {
     /// The embedded sequencer: stores `message` as the room's next `seq`, or returns the message
@@ -273,9 +344,11 @@ fn execute_insert(
 impl ChatStore for SqliteStore {
     async fn create_room(&self, room: &RoomRecord) -> Result<()> {
         let room = room.clone();
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            tx.execute(
+        let room_id = room.id.clone();
+        let created = self
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                tx.execute(
                 "INSERT INTO rooms (id, kind, name, created_by, created_at, direct_key, last_seq,
                                     last_activity)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -290,20 +363,22 @@ impl ChatStore for SqliteStore {
                     room.last_activity.millis(),
                 ],
             )?;
-            let mut add = tx.prepare_cached(
-                "INSERT INTO room_members (room_id, user_id, joined) VALUES (?1, ?2, ?3)
+                let mut add = tx.prepare_cached(
+                    "INSERT INTO room_members (room_id, user_id, joined) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
-            )?;
-            let mut joined = 0_i64;
-            for member in &room.members {
-                if add.execute(params![room.id, member, joined + 1])? == 1 {
-                    joined += 1;
+                )?;
+                let mut joined = 0_i64;
+                for member in &room.members {
+                    if add.execute(params![room.id, member, joined + 1])? == 1 {
+                        joined += 1;
+                    }
                 }
-            }
-            drop(add);
-            tx.commit()
-        })
-        .await
+                drop(add);
+                tx.commit()
+            })
+            .await;
+        self.forget_members(&room_id);
+        created
     }
 
     async fn room(&self, room_id: &str) -> Result<Option<RoomRecord>> {
@@ -315,6 +390,34 @@ impl ChatStore for SqliteStore {
             Ok(room)
         })
         .await
+    }
+
+    async fn room_members(&self, room_id: &str) -> Result<Option<Vec<String>>> {
+        let (cached, generation) = self.cached_members(room_id);
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let id = room_id.to_owned();
+        let members = self
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let exists = tx
+                    .query_row("SELECT 1 FROM rooms WHERE id = ?1", [&id], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+                let members = if exists {
+                    Some(members_of(&tx, &id)?)
+                } else {
+                    None
+                };
+                tx.commit()?;
+                Ok(members)
+            })
+            .await?;
+        if let Some(members) = &members {
+            self.keep_members(room_id, members, generation);
+        }
+        Ok(members)
     }
 
     async fn direct_room(&self, direct_key: &str) -> Result<Option<RoomRecord>> {
@@ -374,33 +477,39 @@ impl ChatStore for SqliteStore {
     }
 
     async fn add_member(&self, room_id: &str, user_id: &str) -> Result<bool> {
-        let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
-        self.call(move |conn| {
-            // One statement, so the join number is computed under the write lock. The WHERE on
-            // the SELECT is also what SQLite needs to parse an upsert after INSERT ... SELECT.
-            let added = conn.execute(
-                "INSERT INTO room_members (room_id, user_id, joined)
+        let (id, user_id) = (room_id.to_owned(), user_id.to_owned());
+        let added = self
+            .call(move |conn| {
+                // One statement, so the join number is computed under the write lock. The WHERE on
+                // the SELECT is also what SQLite needs to parse an upsert after INSERT ... SELECT.
+                let added = conn.execute(
+                    "INSERT INTO room_members (room_id, user_id, joined)
                  SELECT ?1, ?2,
                         coalesce((SELECT max(joined) FROM room_members WHERE room_id = ?1), 0) + 1
                  WHERE EXISTS (SELECT 1 FROM rooms WHERE id = ?1)
                  ON CONFLICT DO NOTHING",
-                [room_id, user_id],
-            )?;
-            Ok(added == 1)
-        })
-        .await
+                    [id, user_id],
+                )?;
+                Ok(added == 1)
+            })
+            .await;
+        self.forget_members(room_id);
+        added
     }
 
     async fn remove_member(&self, room_id: &str, user_id: &str) -> Result<bool> {
-        let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
-        self.call(move |conn| {
-            let removed = conn.execute(
-                "DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2",
-                [room_id, user_id],
-            )?;
-            Ok(removed == 1)
-        })
-        .await
+        let (id, user_id) = (room_id.to_owned(), user_id.to_owned());
+        let removed = self
+            .call(move |conn| {
+                let removed = conn.execute(
+                    "DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2",
+                    [id, user_id],
+                )?;
+                Ok(removed == 1)
+            })
+            .await;
+        self.forget_members(room_id);
+        removed
     }
 
     async fn insert_messages(&self, messages: &[Message]) -> Result<Inserted> {

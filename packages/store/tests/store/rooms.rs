@@ -147,7 +147,15 @@ async fn members_join_and_leave(store: Arc<dyn ChatStore>) {
     // A member listed twice is stored once, at its first place.
     let room = group("alice", &["bob", "alice", "bob"], T0);
     store.create_room(&room).await.expect("create");
-    let members = async || store.room(&room.id).await.unwrap().unwrap().members;
+    // The room's members, read both ways (the second may come from memory): they must agree.
+    let members = async || {
+        let listed = store.room(&room.id).await.unwrap().unwrap().members;
+        assert_eq!(
+            store.room_members(&room.id).await.unwrap(),
+            Some(listed.clone())
+        );
+        listed
+    };
     assert_eq!(members().await, ["alice", "bob"]);
 
     assert_eq!(store.membership(&room.id, "alice").await.unwrap(), Some(0));
@@ -183,6 +191,7 @@ async fn members_join_and_leave(store: Arc<dyn ChatStore>) {
     assert!(!store.add_member(&unknown, "alice").await.unwrap());
     assert!(!store.remove_member(&unknown, "alice").await.unwrap());
     assert_eq!(store.room(&unknown).await.unwrap(), None);
+    assert_eq!(store.room_members(&unknown).await.unwrap(), None);
     assert_eq!(store.membership(&unknown, "alice").await.unwrap(), None);
 }
 

@@ -115,6 +115,33 @@ async fn two_handles_on_one_file_agree() {
     }
 }
 
+/// A room's members as one handle knows them follow what another handle on the file (another
+/// process) changed, as soon as the first one has run any call after it.
+#[tokio::test]
+async fn members_changed_through_another_handle_are_seen() {
+    let dir = TempDir::new();
+    let path = dir.path().join("chat.db");
+    let a = SqliteStore::open(&path).unwrap();
+    let b = SqliteStore::open(&path).unwrap();
+    let room = group("alice", &[], now().millis());
+    a.create_room(&room).await.unwrap();
+    assert_eq!(a.room_members(&room.id).await.unwrap().unwrap(), ["alice"]);
+
+    assert!(b.add_member(&room.id, "bob").await.unwrap());
+    // Any call on `a` after the change, such as sequencing a message, brings it in.
+    a.sequence_message(new_message(&room.id, "alice", "c1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.room_members(&room.id).await.unwrap().unwrap(),
+        ["alice", "bob"]
+    );
+
+    assert!(b.remove_member(&room.id, "alice").await.unwrap());
+    a.membership(&room.id, "bob").await.unwrap();
+    assert_eq!(a.room_members(&room.id).await.unwrap().unwrap(), ["bob"]);
+}
+
 /// Every chat record survives a reopen, and the sequencer carries on where it stopped.
 #[tokio::test]
 async fn chat_data_survives_reopening_the_file() {
