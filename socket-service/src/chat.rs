@@ -171,12 +171,13 @@ impl Chat {
         }
         self.require_member(&p.room_id, user_id).await?;
         // A retry of an accepted message is answered with its original whatever the checks
-        // below say now (its files are bound to it, its sender may be over the rate). A
-        // sequencer that recognizes every retry (the embedded one) answers the others itself,
-        // so the store is asked only when a check refuses. One that forgets after a dedupe
-        // window (Redis) needs the store asked first, which also keeps retries out of the rate
-        // limit.
-        let recognized = self.deps.sequencer.recognizes_every_retry();
+        // below say now (its files are bound to it, its sender may be over the rate). Where the
+        // sequencer recognizes any retry of this id itself (the embedded one always; Redis for
+        // recent time-stamped ids, within its dedupe window), it answers the retries that pass
+        // the checks, so the store is asked only when a check refuses. Otherwise a retry may
+        // be older than what the sequencer remembers: the store is asked first, which also
+        // keeps such retries out of the rate limit.
+        let recognized = self.deps.sequencer.recognizes_retry_of(&p.client_id);
         if !recognized && let Some(original) = self.original(user_id, &p).await? {
             return Ok((original, false));
         }

@@ -123,7 +123,6 @@ pub async fn rooms(
     recorder.take();
 
     let mut steps = Vec::new();
-    let mut next_client_id: u64 = 0;
     for &rate in &spec.rates {
         let before = usage(&fleet.pids);
         let started = recorder.now_us();
@@ -141,11 +140,11 @@ pub async fn rooms(
                 let sender = &clients[k * spec.room_size];
                 sender.send(Send {
                     room_id: room_ids[k].clone(),
-                    client_id: format!("{run}-{next_client_id}"),
+                    // Time-stamped, as the web app makes them.
+                    client_id: uuid::Uuid::now_v7().hyphenated().to_string(),
                     scheduled_us,
                 });
                 recorder.sent();
-                next_client_id += 1;
                 sent += 1;
             }
             if elapsed >= step_us {

@@ -54,9 +54,9 @@ pub struct Sequenced {
 #[async_trait]
 pub trait Sequencer: Send + Sync + 'static {
     async fn sequence(&self, message: NewMessage) -> Result<Sequenced>;
-    /// Whether [`Sequencer::sequence`] recognizes a retry however old it is (its dedupe is the
-    /// store itself), so that callers need not look the `client_id` up beforehand.
-    fn recognizes_every_retry(&self) -> bool {
+    /// Whether [`Sequencer::sequence`] recognizes any retry of `client_id` by itself, however
+    /// late it comes, so that callers need not look the `client_id` up in the store beforehand.
+    fn recognizes_retry_of(&self, _client_id: &str) -> bool {
         false
     }
     /// Records how `message`'s hand-off ended, so that a retry of its `client_id` hands it off
@@ -99,7 +99,8 @@ impl Sequencer for StoreSequencer {
         })
     }
 
-    fn recognizes_every_retry(&self) -> bool {
+    /// Its dedupe is the store itself, which forgets nothing.
+    fn recognizes_retry_of(&self, _client_id: &str) -> bool {
         true
     }
 

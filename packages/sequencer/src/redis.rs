@@ -91,6 +91,31 @@ pub struct RedisSequencerConfig {
     pub dedupe_ttl: Duration,
 }
 
+/// How old a time-stamped `client_id` (a UUIDv7, as the web app makes them) may be for a send
+/// to skip the store look-up: see [`RedisSequencer::recognizes_retry_of`].
+pub const RECENT_CLIENT_ID: Duration = Duration::from_secs(3600);
+
+/// How far ahead of ours a client's clock may claim to be before its ids count as not recent.
+const CLIENT_CLOCK_AHEAD: Duration = Duration::from_secs(60);
+
+/// Whether `client_id` is a UUIDv7 made at most [`RECENT_CLIENT_ID`] before `now` (Unix time),
+/// with a dedupe window long enough to leave client clocks at least as much room again.
+fn recent_client_id(client_id: &str, dedupe_ttl: Duration, now: Duration) -> bool {
+    if dedupe_ttl < 2 * RECENT_CLIENT_ID {
+        return false;
+    }
+    let Some(made) = uuid::Uuid::try_parse(client_id)
+        .ok()
+        .filter(|id| id.get_version_num() == 7)
+        .and_then(|id| id.get_timestamp())
+    else {
+        return false;
+    };
+    let (secs, nanos) = made.to_unix();
+    let made = Duration::new(secs, nanos);
+    made <= now + CLIENT_CLOCK_AHEAD && now.saturating_sub(made) <= RECENT_CLIENT_ID
+}
+
 impl Default for RedisSequencerConfig {
     /// 5000 messages per room, dedupe for 24 hours.
     fn default() -> Self {
@@ -213,6 +238,19 @@ impl RedisSequencer {
 
 #[async_trait]
 impl Sequencer for RedisSequencer {
+    /// True for a `client_id` that is a UUIDv7 made within the last [`RECENT_CLIENT_ID`] by the
+    /// sender's clock (and not more than a minute ahead of ours). Its first send cannot have
+    /// been more than that hour plus the client's clock error ago, so any send of it lands
+    /// within the dedupe window and the script's dedupe entry answers a retry, as long as
+    /// client clocks run less than `dedupe_ttl` − 1 h (23 h by default) ahead. Other ids may be
+    /// retries of messages the window has forgotten: the caller asks the store first.
+    fn recognizes_retry_of(&self, client_id: &str) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        recent_client_id(client_id, self.config.dedupe_ttl, now)
+    }
+
     async fn sequence(&self, message: NewMessage) -> Result<Sequenced> {
         let room_id = message.room_id.clone();
         let keys = [
@@ -406,5 +444,53 @@ fn neg_inf() -> ZRange {
     ZRange {
         kind: ZRangeKind::Inclusive,
         range: ZRangeBound::NegInfiniteScore,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::recent_client_id;
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+    /// 2026-12-01T00:00:00Z.
+    const NOW: Duration = Duration::from_secs(1_795_996_800);
+
+    fn v7_at(at: Duration) -> String {
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, at.as_secs(), at.subsec_nanos());
+        uuid::Uuid::new_v7(ts).hyphenated().to_string()
+    }
+
+    #[test]
+    fn only_recent_uuid_v7_ids_skip_the_store() {
+        let minute = Duration::from_secs(60);
+        assert!(recent_client_id(&v7_at(NOW), DAY, NOW));
+        assert!(recent_client_id(&v7_at(NOW - 59 * minute), DAY, NOW));
+        // The simple (unhyphenated) form is the same id.
+        let simple = uuid::Uuid::parse_str(&v7_at(NOW))
+            .unwrap()
+            .simple()
+            .to_string();
+        assert!(recent_client_id(&simple, DAY, NOW));
+
+        // Too old: its first send may lie beyond what the dedupe window remembers.
+        assert!(!recent_client_id(&v7_at(NOW - 61 * minute), DAY, NOW));
+        // From a clock too far ahead of ours.
+        assert!(!recent_client_id(&v7_at(NOW + 2 * minute), DAY, NOW));
+        // Ids without a time, or that are not UUIDs at all.
+        assert!(!recent_client_id(
+            "9b2e6f4a-1c3d-4e5f-8a7b-6c5d4e3f2a1b",
+            DAY,
+            NOW
+        ));
+        assert!(!recent_client_id("m-1", DAY, NOW));
+        assert!(!recent_client_id("", DAY, NOW));
+        // A window too short to leave room for clocks: the store is always asked.
+        assert!(!recent_client_id(
+            &v7_at(NOW),
+            Duration::from_secs(3600),
+            NOW
+        ));
     }
 }
