@@ -13,6 +13,7 @@
 
 pub mod chat;
 pub mod config;
+mod detach;
 pub mod distributed;
 pub mod error;
 pub mod membership;
@@ -47,6 +48,7 @@ impl<A: socketioxide::adapter::Adapter> Service<A> {
     /// it on the finished router (routes and fallback set): axum layers wrap only what exists.
     pub fn wrap(&self, app: Router) -> Router {
         app.layer(self.layer.clone())
+            .layer(axum::middleware::from_fn(detach::detach))
             .layer(axum::middleware::from_fn_with_state(
                 self.origins.clone(),
                 origin::guard,
