@@ -2,7 +2,8 @@
 //! messages sequenced 5 then 6 could otherwise be broadcast 6 then 5. Each room keeps the seqs
 //! this node has sequenced but not yet broadcast; a message goes out only once every lower one
 //! sequenced here has gone out or been abandoned (its hand-off failed). Sequencing itself is
-//! serialized per room on this node, so that a seq is registered before any higher one.
+//! serialized per room on this node, so that a seq is registered before any higher one. A room
+//! is tracked only while something of it is in flight here.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -81,6 +82,27 @@ impl Ordering {
                 emit(message).await;
             }
         }
+        drop(pending);
+        drop(room);
+        self.forget_if_idle(room_id);
+    }
+
+    /// Stops tracking the room when nothing of it is in flight: no call holds its queue (one
+    /// that is sequencing or settling does) and no seq waits to be settled.
+    fn forget_if_idle(&self, room_id: &str) {
+        let mut rooms = self.rooms.lock().expect("ordering lock");
+        let idle = rooms.get(room_id).is_some_and(|room| {
+            Arc::strong_count(room) == 1 && room.pending.try_lock().is_ok_and(|p| p.is_empty())
+        });
+        if idle {
+            rooms.remove(room_id);
+        }
+    }
+
+    /// How many rooms are tracked now.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.rooms.lock().expect("ordering lock").len()
     }
 }
 
@@ -93,5 +115,73 @@ pub trait Fresh {
 impl Fresh for sequencer::Sequenced {
     fn fresh_seq(&self) -> Option<u64> {
         self.fresh.then_some(self.message.seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use models::chat::Message;
+
+    use super::{Fresh, Ordering};
+
+    struct Seq(u64);
+
+    impl Fresh for Seq {
+        fn fresh_seq(&self) -> Option<u64> {
+            Some(self.0)
+        }
+    }
+
+    fn message(room_id: &str, seq: u64) -> Message {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{room_id}-{seq}"), "room_id": room_id, "seq": seq,
+            "sender_id": "alice", "client_id": format!("c{seq}"), "body": "hi",
+            "attachments": [], "reply_to": null, "created_at": "2026-12-01T00:00:00.000Z",
+            "edited_at": null, "deleted": false
+        }))
+        .expect("a message")
+    }
+
+    fn recording(ordering: &Ordering) -> Arc<Mutex<Vec<(String, u64)>>> {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let log = sent.clone();
+        ordering.set_emitter(Arc::new(move |m: Message| {
+            log.lock().unwrap().push((m.room_id.clone(), m.seq));
+            Box::pin(async {})
+        }));
+        sent
+    }
+
+    #[tokio::test]
+    async fn broadcasts_in_seq_order_and_forgets_settled_rooms() {
+        let ordering = Ordering::default();
+        let sent = recording(&ordering);
+        for room in ["a", "b"] {
+            for seq in 1..=3 {
+                ordering
+                    .sequence(room, || async move { Ok::<_, ()>(Seq(seq)) })
+                    .await
+                    .unwrap();
+            }
+        }
+        // Settled out of order: 3 and 2 wait for 1; a given-up seq lets the next ones go.
+        ordering.settle("a", 3, Some(message("a", 3))).await;
+        ordering.settle("b", 2, None).await;
+        ordering.settle("a", 2, Some(message("a", 2))).await;
+        assert!(sent.lock().unwrap().is_empty());
+        assert_eq!(ordering.tracked(), 2);
+
+        ordering.settle("a", 1, Some(message("a", 1))).await;
+        ordering.settle("b", 1, Some(message("b", 1))).await;
+        ordering.settle("b", 3, Some(message("b", 3))).await;
+        let expected: Vec<(String, u64)> = [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 3)]
+            .into_iter()
+            .map(|(room, seq)| (room.to_owned(), seq))
+            .collect();
+        assert_eq!(*sent.lock().unwrap(), expected);
+        // Nothing in flight: no room is kept.
+        assert_eq!(ordering.tracked(), 0);
     }
 }
