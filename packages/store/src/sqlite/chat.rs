@@ -56,21 +56,31 @@ pub(super) type SharedMembersCache = Arc<Mutex<MembersCache>>;
 /// Empties `cache` when another connection committed to the file since the last call: what
 /// it changed may include memberships. Run on the connection's thread before each call.
 pub(super) fn notice_other_writers(conn: &Connection, cache: &SharedMembersCache) {
-    let Ok(version) = conn
+    let version = conn
         .prepare_cached("PRAGMA data_version")
-        .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)))
-    else {
-        // Unknown: assume the worst.
-        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.generation += 1;
-        cache.rooms.clear();
-        return;
-    };
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)));
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.data_version != version {
-        cache.data_version = version;
-        cache.generation += 1;
-        cache.rooms.clear();
+    match version {
+        Ok(version) if version == cache.data_version => {}
+        Ok(version) => {
+            cache.data_version = version;
+            cache.forget(None);
+        }
+        // Unknown: assume the worst.
+        Err(_) => cache.forget(None),
+    }
+}
+
+impl MembersCache {
+    /// Drops one room's entry, or every entry, and makes reads begun before this keep nothing.
+    fn forget(&mut self, room_id: Option<&str>) {
+        self.generation += 1;
+        match room_id {
+            Some(room_id) => {
+                self.rooms.remove(room_id);
+            }
+            None => self.rooms.clear(),
+        }
     }
 }
 
@@ -91,16 +101,21 @@ impl SqliteStore {
         cache.rooms.insert(room_id.to_owned(), members.to_vec());
     }
 
-    /// Called after every committed (or failed: it may have committed) change of the room's
-    /// members.
-    fn forget_members(&self, room_id: &str) {
-        let mut cache = self.members.lock().unwrap_or_else(|e| e.into_inner());
-        cache.generation += 1;
-        cache.rooms.remove(room_id);
+    /// Runs `f`, a change of the room's members, like [`SqliteStore::call`], then drops the
+    /// room's cached members, whatever `f` returned (a failed call may still have committed).
+    async fn change_members<T, F>(&self, room_id: &str, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let changed = self.call(f).await;
+        self.members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(Some(room_id));
+        changed
     }
-}
 
-impl SqliteStore {
     /// The embedded sequencer: stores `message` as the room's next `seq`, or returns the message
     /// this sender already sent with the same `client_id` and `false` (a retry).
     ///
@@ -345,10 +360,9 @@ impl ChatStore for SqliteStore {
     async fn create_room(&self, room: &RoomRecord) -> Result<()> {
         let room = room.clone();
         let room_id = room.id.clone();
-        let created = self
-            .call(move |conn| {
-                let tx = conn.transaction()?;
-                tx.execute(
+        self.change_members(&room_id, move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
                 "INSERT INTO rooms (id, kind, name, created_by, created_at, direct_key, last_seq,
                                     last_activity)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -363,22 +377,20 @@ impl ChatStore for SqliteStore {
                     room.last_activity.millis(),
                 ],
             )?;
-                let mut add = tx.prepare_cached(
-                    "INSERT INTO room_members (room_id, user_id, joined) VALUES (?1, ?2, ?3)
+            let mut add = tx.prepare_cached(
+                "INSERT INTO room_members (room_id, user_id, joined) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
-                )?;
-                let mut joined = 0_i64;
-                for member in &room.members {
-                    if add.execute(params![room.id, member, joined + 1])? == 1 {
-                        joined += 1;
-                    }
+            )?;
+            let mut joined = 0_i64;
+            for member in &room.members {
+                if add.execute(params![room.id, member, joined + 1])? == 1 {
+                    joined += 1;
                 }
-                drop(add);
-                tx.commit()
-            })
-            .await;
-        self.forget_members(&room_id);
-        created
+            }
+            drop(add);
+            tx.commit()
+        })
+        .await
     }
 
     async fn room(&self, room_id: &str) -> Result<Option<RoomRecord>> {
@@ -478,38 +490,32 @@ impl ChatStore for SqliteStore {
 
     async fn add_member(&self, room_id: &str, user_id: &str) -> Result<bool> {
         let (id, user_id) = (room_id.to_owned(), user_id.to_owned());
-        let added = self
-            .call(move |conn| {
-                // One statement, so the join number is computed under the write lock. The WHERE on
-                // the SELECT is also what SQLite needs to parse an upsert after INSERT ... SELECT.
-                let added = conn.execute(
-                    "INSERT INTO room_members (room_id, user_id, joined)
+        self.change_members(room_id, move |conn| {
+            // One statement, so the join number is computed under the write lock. The WHERE on
+            // the SELECT is also what SQLite needs to parse an upsert after INSERT ... SELECT.
+            let added = conn.execute(
+                "INSERT INTO room_members (room_id, user_id, joined)
                  SELECT ?1, ?2,
                         coalesce((SELECT max(joined) FROM room_members WHERE room_id = ?1), 0) + 1
                  WHERE EXISTS (SELECT 1 FROM rooms WHERE id = ?1)
                  ON CONFLICT DO NOTHING",
-                    [id, user_id],
-                )?;
-                Ok(added == 1)
-            })
-            .await;
-        self.forget_members(room_id);
-        added
+                [id, user_id],
+            )?;
+            Ok(added == 1)
+        })
+        .await
     }
 
     async fn remove_member(&self, room_id: &str, user_id: &str) -> Result<bool> {
         let (id, user_id) = (room_id.to_owned(), user_id.to_owned());
-        let removed = self
-            .call(move |conn| {
-                let removed = conn.execute(
-                    "DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2",
-                    [id, user_id],
-                )?;
-                Ok(removed == 1)
-            })
-            .await;
-        self.forget_members(room_id);
-        removed
+        self.change_members(room_id, move |conn| {
+            let removed = conn.execute(
+                "DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2",
+                [id, user_id],
+            )?;
+            Ok(removed == 1)
+        })
+        .await
     }
 
     async fn insert_messages(&self, messages: &[Message]) -> Result<Inserted> {
