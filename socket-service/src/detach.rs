@@ -18,7 +18,7 @@ use axum::response::Response;
 const KEPT: [axum::http::HeaderName; 2] = [SEC_WEBSOCKET_KEY, CONTENT_TYPE];
 
 pub async fn detach(request: Request, next: Next) -> Response {
-    if !request.uri().path().starts_with("/socket.io") {
+    if !crate::origin::is_socket_io(&request) {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();

@@ -13,8 +13,13 @@ use service_kit::ApiError;
 
 use crate::config::Origins;
 
+/// Whether `request` is for the Socket.IO endpoint (its default path, `/socket.io/`).
+pub fn is_socket_io(request: &Request) -> bool {
+    request.uri().path().starts_with("/socket.io")
+}
+
 pub async fn guard(State(origins): State<Arc<Origins>>, request: Request, next: Next) -> Response {
-    if !request.uri().path().starts_with("/socket.io") {
+    if !is_socket_io(&request) {
         return next.run(request).await;
     }
     let Some(origin) = request.headers().get(ORIGIN).and_then(|v| v.to_str().ok()) else {
