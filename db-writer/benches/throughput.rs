@@ -58,6 +58,7 @@ fn events(n: u64) -> Vec<Event> {
                     created_at: Timestamp::from_millis(1_767_225_600_000 + i as i64),
                     edited_at: None,
                     deleted: false,
+                    rev: 0,
                 },
             }
         })

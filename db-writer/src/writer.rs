@@ -1,6 +1,6 @@
 //! Applying events to the store. Messages of a batch go in one idempotent insert; edits,
-//! deletes and read pointers are applied in order, each idempotent on its own (newest edit
-//! wins, delete is final, read pointers only move forward).
+//! deletes and read pointers are applied in order, each idempotent on its own (the change with
+//! the newest `rev` wins, delete is final, read pointers only move forward).
 
 use std::sync::Arc;
 
@@ -38,18 +38,15 @@ impl Writer {
             match event {
                 Event::MessageCreated { .. } => {}
                 Event::MessageEdited { message } => {
-                    if let Some(edited_at) = message.edited_at {
-                        self.store
-                            .apply_edit(&message.room_id, &message.id, &message.body, edited_at)
-                            .await?;
-                    }
+                    self.store.apply_edit(message).await?;
                 }
                 Event::MessageDeleted {
                     room_id,
                     message_id,
+                    rev,
                     ..
                 } => {
-                    self.store.apply_delete(room_id, message_id).await?;
+                    self.store.apply_delete(room_id, message_id, *rev).await?;
                 }
                 Event::ReadUpdated {
                     room_id,

@@ -579,6 +579,7 @@ mod tests {
             created_at: models::Timestamp::from_millis(0),
             edited_at: None,
             deleted: false,
+            rev: 0,
         }
     }
 

@@ -196,7 +196,9 @@ fn announce_dead_nodes_users<A: socketioxide::adapter::Adapter>(
                 },
             };
             if let Ok(rooms) = chat.room_ids_of(&user_id).await {
-                socket::announce_presence(&io, &user_id, &rooms, false).await;
+                crate::emit::Emitter::new(io.clone())
+                    .presence(&user_id, &rooms, false)
+                    .await;
             }
         }
     });

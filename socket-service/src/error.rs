@@ -81,6 +81,16 @@ impl IntoResponse for Error {
 }
 
 impl Error {
+    /// The inner object of the error body.
+    pub fn to_detail(self) -> models::error::ErrorDetail {
+        let api = ApiError::from(self);
+        models::error::ErrorDetail {
+            code: api.code,
+            message: api.message,
+            retry_after_ms: api.retry_after.map(|wait| (wait.as_millis() as u64).max(1)),
+        }
+    }
+
     /// The ack a Socket.IO client gets: `{ok: false, error: {code, message, retry_after_ms?}}`.
     pub fn to_ack(self) -> Value {
         let api = ApiError::from(self);

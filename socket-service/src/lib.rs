@@ -1,25 +1,29 @@
 //! socket-service: Socket.IO connections, the rooms API, sequencing, presence, typing and
 //! read receipts.
 //!
-//! - [`chat`]: the logic, against the seams ([`chat::Deps`]), unaware of the run mode.
-//! - [`socket`]: the Socket.IO namespace: handshake authentication, client events, broadcasts.
-//! - [`rooms`]: the `/api/rooms` HTTP API.
+//! - [`chat`]: the logic, against the seams ([`chat::Deps`]), unaware of the run mode and of
+//!   Socket.IO; one module per concern (sending, changes, history and sync, reads, typing,
+//!   rooms).
+//! - [`socket`]: the Socket.IO namespace: handshake authentication and the client events.
+//! - [`api`]: the `/api/rooms` HTTP API.
+//! - [`emit`]: every event clients receive, with its audience.
 //! - [`membership`]: the cached membership check and its invalidation across nodes.
-//! - [`ordering`]: a room's messages leave this node in seq order.
+//! - [`broadcast_order`]: a room's messages leave this node in seq order.
 //! - [`origin`]: the handshake's Origin allowlist.
 //! - [`distributed`]: the node of the distributed mode (Redis, RabbitMQ, MongoDB).
 //! - [`config`]: the limits ([`Limits`]).
 //! - [`error`]: errors as HTTP responses and as Socket.IO acks.
 
+pub mod api;
+pub mod broadcast_order;
 pub mod chat;
 pub mod config;
 mod detach;
 pub mod distributed;
+pub mod emit;
 pub mod error;
 pub mod membership;
-pub mod ordering;
 pub mod origin;
-pub mod rooms;
 pub mod socket;
 
 use std::sync::Arc;
@@ -80,11 +84,7 @@ fn assemble<A: socketioxide::adapter::Adapter>(
     verifier: Arc<Verifier>,
     limits: &Limits,
 ) -> Service<A> {
-    let router = rooms::router(rooms::RoomsState {
-        chat,
-        io: io.clone(),
-        verifier,
-    });
+    let router = api::router(api::RoomsState::new(chat, io.clone(), verifier));
     Service {
         router,
         io,
@@ -105,19 +105,16 @@ pub fn local(deps: Deps, limits: Limits, verifier: Arc<Verifier>) -> Service<Loc
     assemble(chat, io, layer, verifier, &limits)
 }
 
-/// Graceful shutdown of the Socket.IO side: on `shutdown`, every client is told it is being
-/// disconnected, and the listener stays up a moment so that polling clients can fetch that
-/// word before the server stops answering.
+/// Graceful shutdown of the Socket.IO side: on `shutdown`, every connection's transport is
+/// closed (an Engine.IO close, never a Socket.IO disconnect, which clients take as "do not
+/// reconnect"), so clients reconnect by themselves, to another node, and `sync`. The listener
+/// stays up a moment after, so that polling clients can fetch the close with their pending poll
+/// before the server stops answering.
 pub async fn close_then_drain<A: socketioxide::adapter::Adapter>(
     shutdown: tokio_util::sync::CancellationToken,
     io: SocketIo<A>,
 ) {
     shutdown.cancelled().await;
-    // A Socket.IO disconnect first, so clients see "io server disconnect" and know it was
-    // deliberate; polling clients fetch it with their next poll.
-    if let Err(e) = io.broadcast().disconnect().await {
-        tracing::warn!(error = %e, "disconnecting the clients failed");
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     io.close().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 }

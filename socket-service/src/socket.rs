@@ -1,26 +1,27 @@
-//! The Socket.IO namespace `/`: the handshake's authentication, the client events, and the
-//! broadcasts they cause. Generic over socketioxide's adapter, so the same handlers fan out
-//! in-process (standalone) or through Redis (distributed).
-//!
-//! Socket.IO rooms: every socket joins `u:{user_id}` (all of that user's sockets) and
-//! `r:{room_id}` for each chat room the user belongs to.
+//! The Socket.IO namespace `/`: the handshake's authentication and the client events, each
+//! answered with an ack. The logic is [`Chat`]'s; what clients receive goes out through
+//! [`Emitter`]. Generic over socketioxide's adapter, so the same handlers fan out in-process
+//! (standalone) or through Redis (distributed).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
-use models::chat::Message;
+use models::socket::{
+    DeletePayload, EditPayload, ReadPayload, SendPayload, SyncPayload, TypingPayload, client,
+};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
-use socketioxide::handler::ConnectHandler;
-use socketioxide::socket::DisconnectReason;
+use socketioxide::handler::{ConnectHandler, FromMessageParts};
+use socketioxide::socket::{DisconnectReason, Socket};
 use socketioxide::{ParserError, SocketIo};
 use socketioxide_core::adapter::DefinedAdapter;
 use token::Verifier;
 
-use crate::chat::{
-    Chat, DeletePayload, EditPayload, ReadPayload, SendPayload, SyncPayload, TypingPayload,
-};
+use crate::chat::{Chat, EmitOrder, Turn};
+use crate::emit::{Emitter, chat_room, user_room};
 use crate::{Error, Result};
 
 /// The authenticated user behind a socket.
@@ -30,36 +31,14 @@ pub struct Caller {
     pub username: String,
 }
 
-/// The Socket.IO room of all of one user's sockets.
-pub fn user_room(user_id: &str) -> String {
-    format!("u:{user_id}")
-}
-
-/// The Socket.IO room of one chat room's members.
-pub fn chat_room(room_id: &str) -> String {
-    format!("r:{room_id}")
-}
-
-/// Broadcast operators on namespace `/` for these rooms; `None` once the server is closing
-/// (socketioxide's `io.to` would panic then), so late emits are simply dropped.
-pub fn to_rooms<A: Adapter>(
-    io: &SocketIo<A>,
-    rooms: impl socketioxide_core::adapter::RoomParam,
-) -> Option<socketioxide::operators::BroadcastOperators<A>> {
-    Some(io.of("/")?.to(rooms))
-}
-
 /// Registers the namespace `/` with its authentication middleware, and makes `chat` broadcast
 /// accepted messages through `io`.
 pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, chat: &Chat) -> A::InitRes {
-    let emitter = io.clone();
-    chat.ordering()
-        .set_emitter(Arc::new(move |message: Message| {
-            let io = emitter.clone();
-            Box::pin(async move {
-                broadcast(&io, &message.room_id, "message", &message).await;
-            })
-        }));
+    let emitter = Emitter::new(io.clone());
+    chat.broadcast_order().set_emitter(Arc::new(move |message| {
+        let emitter = emitter.clone();
+        Box::pin(async move { emitter.message(message).await })
+    }));
     io.ns("/", on_connect::<A>.with(authenticate::<A>))
 }
 
@@ -109,12 +88,12 @@ async fn authenticate<A: Adapter>(
     })?;
     // Handlers too are in place before the client may emit: an event that arrives before its
     // handler exists would be dropped without an ack.
-    socket.on("message:send", on_send::<A>);
-    socket.on("message:edit", on_edit::<A>);
-    socket.on("message:delete", on_delete::<A>);
-    socket.on("read", on_read::<A>);
-    socket.on("sync", on_sync::<A>);
-    socket.on("typing", on_typing::<A>);
+    socket.on(client::SEND, on_send::<A>);
+    socket.on(client::EDIT, on_edit::<A>);
+    socket.on(client::DELETE, on_delete::<A>);
+    socket.on(client::READ, on_read::<A>);
+    socket.on(client::SYNC, on_sync::<A>);
+    socket.on(client::TYPING, on_typing::<A>);
     socket.on_disconnect(on_disconnect::<A>);
     socket.join(user_room(&claims.sub));
     socket.join(rooms.iter().map(|r| chat_room(r)).collect::<Vec<_>>());
@@ -122,6 +101,7 @@ async fn authenticate<A: Adapter>(
         rooms: Arc::new(rooms),
         co_members: Arc::new(co_members),
     });
+    socket.extensions.insert(Orders::default());
     socket.extensions.insert(Caller {
         user_id: claims.sub,
         username: claims.name,
@@ -139,22 +119,19 @@ async fn on_connect<A: Adapter>(
     let Some(JoinedRooms { rooms, co_members }) = socket.extensions.remove::<JoinedRooms>() else {
         return;
     };
+    let emit = Emitter::new(io);
     match chat
         .deps()
         .presence
         .connected(&caller.user_id, socket.id.as_str())
         .await
     {
-        Ok(true) => announce_presence(&io, &caller.user_id, &rooms, true).await,
+        Ok(true) => emit.presence(&caller.user_id, &rooms, true).await,
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "presence not recorded"),
     }
     match chat.online_among(&co_members).await {
-        Ok(online) => {
-            for user_id in online {
-                let _ = socket.emit("presence", &json!({"user_id": user_id, "online": true}));
-            }
-        }
+        Ok(online) => emit.presence_to_socket(&socket, &online),
         Err(e) => tracing::warn!(error = %e, "presence snapshot unavailable"),
     }
 }
@@ -177,7 +154,9 @@ async fn on_disconnect<A: Adapter>(
     {
         Ok(true) => {
             if let Ok(rooms) = chat.room_ids_of(&caller.user_id).await {
-                announce_presence(&io, &caller.user_id, &rooms, false).await;
+                Emitter::new(io)
+                    .presence(&caller.user_id, &rooms, false)
+                    .await;
             }
         }
         Ok(false) => {}
@@ -185,27 +164,45 @@ async fn on_disconnect<A: Adapter>(
     }
 }
 
-/// Tells everyone sharing a room with the user, but the user's own sockets.
-pub async fn announce_presence<A: Adapter>(
-    io: &SocketIo<A>,
-    user_id: &str,
-    rooms: &[String],
-    online: bool,
-) {
-    if rooms.is_empty() {
-        return;
+/// The lines one socket's events keep their emit order in.
+#[derive(Clone, Default)]
+struct Orders {
+    sends: Arc<EmitOrder>,
+    typing: Arc<EmitOrder>,
+}
+
+/// A send's place in its socket's sends, taken as its packet arrives (extractors run in packet
+/// order, before the handler's task is spawned).
+struct SendTurn(Turn);
+
+/// A typing event's place in its socket's typing events, taken likewise.
+struct TypingTurn(Turn);
+
+fn orders<A: Adapter>(s: &Socket<A>) -> Orders {
+    s.extensions.get::<Orders>().unwrap_or_default()
+}
+
+impl<A: Adapter> FromMessageParts<A> for SendTurn {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        s: &Arc<Socket<A>>,
+        _: &mut socketioxide_core::Value,
+        _: &Option<i64>,
+    ) -> std::result::Result<Self, Infallible> {
+        Ok(SendTurn(orders(s).sends.ticket()))
     }
-    let targets: Vec<String> = rooms.iter().map(|r| chat_room(r)).collect();
-    let payload = json!({"user_id": user_id, "online": online});
-    let Some(ops) = to_rooms(io, targets) else {
-        return;
-    };
-    if let Err(e) = ops
-        .except(user_room(user_id))
-        .emit("presence", &payload)
-        .await
-    {
-        tracing::warn!(error = %e, "presence broadcast failed");
+}
+
+impl<A: Adapter> FromMessageParts<A> for TypingTurn {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        s: &Arc<Socket<A>>,
+        _: &mut socketioxide_core::Value,
+        _: &Option<i64>,
+    ) -> std::result::Result<Self, Infallible> {
+        Ok(TypingTurn(orders(s).typing.ticket()))
     }
 }
 
@@ -215,9 +212,15 @@ fn parse<T: DeserializeOwned>(data: std::result::Result<Value, ParserError>) -> 
     serde_json::from_value(value).map_err(|e| Error::Invalid(format!("invalid payload: {e}")))
 }
 
-fn answer<A: Adapter>(ack: AckSender<A>, result: Result<Value>) {
-    let body = match result {
+/// Answers `{ok: true, ...fields of ok}` or `{ok: false, error}`.
+fn answer<A: Adapter>(ack: AckSender<A>, result: Result<impl Serialize>) {
+    let body = match result.and_then(|ok| {
+        serde_json::to_value(ok).map_err(|e| Error::Internal(anyhow::anyhow!("encoding: {e}")))
+    }) {
         Ok(mut ok) => {
+            if !ok.is_object() {
+                ok = json!({});
+            }
             ok["ok"] = json!(true);
             ok
         }
@@ -228,21 +231,9 @@ fn answer<A: Adapter>(ack: AckSender<A>, result: Result<Value>) {
     }
 }
 
-async fn broadcast<A: Adapter, T: serde::Serialize + ?Sized>(
-    io: &SocketIo<A>,
-    room_id: &str,
-    event: &str,
-    data: &T,
-) {
-    let Some(ops) = to_rooms(io, chat_room(room_id)) else {
-        return;
-    };
-    if let Err(e) = ops.emit(event, data).await {
-        tracing::warn!(error = %e, event, "broadcast failed");
-    }
-}
-
 async fn on_send<A: Adapter>(
+    io: SocketIo<A>,
+    SendTurn(turn): SendTurn,
     TryData(data): TryData<Value>,
     ack: AckSender<A>,
     State(chat): State<Arc<Chat>>,
@@ -250,8 +241,14 @@ async fn on_send<A: Adapter>(
 ) {
     let result = async {
         let payload: SendPayload = parse(data)?;
-        // The broadcast of a fresh message happens inside, in seq order (see `ordering`).
-        let (message, _fresh) = chat.send(&caller.user_id, payload).await?;
+        // The broadcast of a fresh message happens inside, in seq order (see
+        // `broadcast_order`).
+        let (message, fresh) = chat.send(&caller.user_id, payload, turn).await?;
+        if fresh && chat.typing_ended_by_message(&message.room_id, &caller.user_id) {
+            Emitter::new(io)
+                .typing(&message.room_id, &caller.user_id, false)
+                .await;
+        }
         Ok(json!({"message": message}))
     }
     .await;
@@ -267,8 +264,8 @@ async fn on_edit<A: Adapter>(
 ) {
     let result = async {
         let payload: EditPayload = parse(data)?;
-        let message: Message = chat.edit(&caller.user_id, payload).await?;
-        broadcast(&io, &message.room_id, "message:updated", &message).await;
+        let message = chat.edit(&caller.user_id, payload).await?;
+        Emitter::new(io).message_updated(&message).await;
         Ok(json!({"message": message}))
     }
     .await;
@@ -284,10 +281,9 @@ async fn on_delete<A: Adapter>(
 ) {
     let result = async {
         let payload: DeletePayload = parse(data)?;
-        let message = chat.delete(&caller.user_id, payload).await?;
-        let event =
-            json!({"room_id": message.room_id, "message_id": message.id, "seq": message.seq});
-        broadcast(&io, &message.room_id, "message:deleted", &event).await;
+        if let Some(message) = chat.delete(&caller.user_id, payload).await? {
+            Emitter::new(io).message_deleted(&message).await;
+        }
         Ok(json!({}))
     }
     .await;
@@ -305,8 +301,7 @@ async fn on_read<A: Adapter>(
         let payload: ReadPayload = parse(data)?;
         let room_id = payload.room_id.clone();
         if let Some(seq) = chat.read(&caller.user_id, payload).await? {
-            let event = json!({"room_id": room_id, "user_id": caller.user_id, "seq": seq});
-            broadcast(&io, &room_id, "read", &event).await;
+            Emitter::new(io).read(&room_id, &caller.user_id, seq).await;
         }
         Ok(json!({}))
     }
@@ -322,27 +317,18 @@ async fn on_sync<A: Adapter>(
 ) {
     let result = async {
         let payload: SyncPayload = parse(data)?;
-        let rooms: Vec<Value> = chat
-            .sync(&caller.user_id, payload)
-            .await?
-            .into_iter()
-            .map(|(room_id, page)| match page {
-                Ok(page) => json!({"room_id": room_id, "messages": page.messages, "has_more": page.has_more}),
-                Err(e) => {
-                    let error = e.to_ack()["error"].clone();
-                    json!({"room_id": room_id, "messages": [], "has_more": false, "error": error})
-                }
-            })
-            .collect();
+        let rooms = chat.sync(&caller.user_id, payload).await?;
         Ok(json!({"rooms": rooms}))
     }
     .await;
     answer(ack, result);
 }
 
-/// Relayed to the room's members but the typist; over the rate, silently dropped.
+/// Relayed to the room's members but the typist, in the order the socket emitted them; see
+/// [`crate::chat::typing`] for what is.
 async fn on_typing<A: Adapter>(
     io: SocketIo<A>,
+    TypingTurn(turn): TypingTurn,
     TryData(data): TryData<Value>,
     ack: AckSender<A>,
     State(chat): State<Arc<Chat>>,
@@ -350,18 +336,11 @@ async fn on_typing<A: Adapter>(
 ) {
     let result = async {
         let payload: TypingPayload = parse(data)?;
-        if chat.typing_allowed(&caller.user_id, &payload.room_id).await? {
-            let event = json!({"room_id": payload.room_id, "user_id": caller.user_id, "typing": payload.typing});
-            let Some(ops) = to_rooms(&io, chat_room(&payload.room_id)) else {
-                return Ok(json!({}));
-            };
-            if let Err(e) = ops
-                .except(user_room(&caller.user_id))
-                .emit("typing", &event)
-                .await
-            {
-                tracing::debug!(error = %e, "typing broadcast failed");
-            }
+        turn.wait().await;
+        if chat.typing(&caller.user_id, &payload).await? {
+            Emitter::new(io)
+                .typing(&payload.room_id, &caller.user_id, payload.typing)
+                .await;
         }
         Ok(json!({}))
     }

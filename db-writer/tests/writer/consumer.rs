@@ -59,16 +59,18 @@ async fn a_message_published_twice_is_stored_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn out_of_order_edits_leave_the_newest_and_a_delete_is_final() {
+async fn out_of_order_changes_leave_the_newest_and_a_delete_is_final() {
     let world = World::new().await;
     let room = unique("room");
     let edited = message(&room, 1, "original");
     let deleted = message(&room, 2, "to be deleted");
     let marker = message(&room, 3, "marker");
+    // The room's change `rev` orders changes: here, a thousandth of the edit time.
     let edit = |m: &models::chat::Message, body: &str, at: i64| {
         let mut m = m.clone();
         m.body = body.into();
         m.edited_at = Some(Timestamp::from_millis(at));
+        m.rev = (at / 1000) as u64;
         Event::MessageEdited { message: m }
     };
     let running = world.spawn_consumer(world.config());
@@ -88,6 +90,7 @@ async fn out_of_order_edits_leave_the_newest_and_a_delete_is_final() {
             room_id: room.clone(),
             message_id: deleted.id.clone(),
             seq: 2,
+            rev: 4,
         },
         edit(&deleted, "edited after the delete", 5_000),
         Event::MessageCreated {
@@ -109,6 +112,7 @@ async fn out_of_order_edits_leave_the_newest_and_a_delete_is_final() {
         "an older edit never overwrites a newer one"
     );
     assert_eq!(stored[0].edited_at, Some(Timestamp::from_millis(3_000)));
+    assert_eq!(stored[0].rev, 3);
     assert!(stored[1].deleted, "the delete was applied");
     assert_ne!(
         stored[1].body, "edited after the delete",

@@ -231,6 +231,7 @@ impl World {
             members: members.iter().map(|m| (*m).to_owned()).collect(),
             last_seq: 0,
             last_activity: Timestamp::from_millis(1_767_225_600_000),
+            rev: 0,
         };
         self.store.create_room(&record).await.expect("create room");
         id
@@ -295,6 +296,7 @@ pub fn message(room_id: &str, seq: u64, body: &str) -> Message {
         created_at: Timestamp::from_millis(1_767_225_600_000 + seq as i64),
         edited_at: None,
         deleted: false,
+        rev: 0,
     }
 }
 

@@ -83,6 +83,7 @@ async fn run_serves_files_on_mongodb_and_s3() {
             direct_key: None,
             members: vec!["alice".into()],
             last_seq: 0,
+            rev: 0,
             last_activity: now,
         })
         .await

@@ -9,9 +9,10 @@ use std::time::Duration;
 use file_service::{AppState, Settings};
 use models::Timestamp;
 use models::chat::RoomKind;
+use models::socket::{DeletePayload, SendPayload};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use socket_service::chat::{DeletePayload, SendPayload};
+use socket_service::chat::Turn;
 use socket_service::membership::{LocalInvalidator, Membership};
 use socket_service::{Chat, Deps, Limits};
 use storage::{LocalStorage, ObjectStorage, S3Config, S3Storage};
@@ -188,6 +189,7 @@ impl App {
                 direct_key: None,
                 members: members.iter().map(|m| m.id.clone()).collect(),
                 last_seq: 0,
+                rev: 0,
                 last_activity: now,
             })
             .await
@@ -300,6 +302,7 @@ impl App {
                     attachments: attachments.iter().map(|a| a.to_string()).collect(),
                     reply_to: None,
                 },
+                Turn::alone(),
             )
             .await
             .map(|(message, _)| message)

@@ -25,8 +25,39 @@ pub struct Room {
     pub created_at: Timestamp,
     pub members: Vec<UserId>,
     pub last_seq: u64,
+    /// The room's change counter: raised by every change to an existing message.
+    pub rev: u64,
     pub last_read_seq: u64,
     pub unread: u64,
+}
+
+/// `RoomInfo`: a [`Room`] without the caller's fields, as `room:updated` carries it to every
+/// member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub id: RoomId,
+    pub kind: RoomKind,
+    pub name: String,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub members: Vec<UserId>,
+    pub last_seq: u64,
+    pub rev: u64,
+}
+
+impl From<Room> for RoomInfo {
+    fn from(room: Room) -> Self {
+        RoomInfo {
+            id: room.id,
+            kind: room.kind,
+            name: room.name,
+            created_by: room.created_by,
+            created_at: room.created_at,
+            members: room.members,
+            last_seq: room.last_seq,
+            rev: room.rev,
+        }
+    }
 }
 
 /// A file as a message shows it.
@@ -52,6 +83,19 @@ pub struct Message {
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted: bool,
+    /// The room's `rev` when this message last changed; 0 if it never did.
+    #[serde(default)]
+    pub rev: u64,
+}
+
+impl Message {
+    /// The message as deleted: it keeps its place (`seq`) but loses its body and files.
+    pub fn into_deleted(mut self) -> Message {
+        self.deleted = true;
+        self.body.clear();
+        self.attachments.clear();
+        self
+    }
 }
 
 /// Whether a file's bytes are in place: `pending` until `complete` has checked the stored

@@ -11,14 +11,18 @@ pub enum Event {
     /// A message was sequenced and accepted.
     #[serde(rename = "message.created")]
     MessageCreated { message: Message },
-    /// A message's body changed; `message.edited_at` orders edits.
+    /// A message's body changed; `message` is its whole new state, and `message.rev` orders
+    /// changes (a newer `rev` wins, whatever order events arrive in).
     #[serde(rename = "message.edited")]
     MessageEdited { message: Message },
+    /// A message was deleted (final), as the room's change `rev`.
     #[serde(rename = "message.deleted")]
     MessageDeleted {
         room_id: String,
         message_id: String,
         seq: u64,
+        #[serde(default)]
+        rev: u64,
     },
     /// A member's read pointer moved forward.
     #[serde(rename = "read.updated")]

@@ -6,6 +6,7 @@
 //! - [`auth`]: users and sessions.
 //! - [`chat`]: rooms, messages and files as clients see them.
 //! - [`files`]: the bodies of the files API.
+//! - [`socket`]: the Socket.IO events, both ways, with their names.
 //! - [`events`]: what socket nodes hand off to the consumers.
 
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod chat;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod socket;
 pub mod time;
 
 pub use auth::{Session, User, UserId};

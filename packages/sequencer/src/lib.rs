@@ -3,6 +3,10 @@
 //! Accepted messages are kept in a recent log until the writer has persisted them, so history
 //! reads never show a hole.
 //!
+//! Changes to existing messages (edits, deletes) are counted the same way: each gets the room's
+//! next `rev`, and its new state is kept until the writer has stored it, so `sync` never misses
+//! an acknowledged change.
+//!
 //! [`Sequencer`] has two implementations:
 //!
 //! - [`redis`]: [`RedisSequencer`], one Redis Lua script per message, in the distributed mode.
@@ -21,7 +25,7 @@ pub use redis::{RedisSequencer, RedisSequencerConfig};
 
 use async_trait::async_trait;
 use models::chat::Message;
-use store::{NewMessage, Page, SqliteStore};
+use store::{ChangeOutcome, MessageChange, NewMessage, Page, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -68,6 +72,25 @@ pub trait Sequencer: Send + Sync + 'static {
     async fn recent(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>>;
     /// The room's highest assigned `seq`, where the sequencer knows more than the store.
     async fn last_seq(&self, room_id: &str) -> Result<Option<u64>>;
+
+    /// Gives a change to an existing message the room's next `rev`, atomically with checking
+    /// that the message is still at the change's `base_rev` and not deleted, and keeps its new
+    /// state until the writer has stored it (see [`Sequencer::current`]).
+    async fn change(&self, change: MessageChange) -> Result<ChangeOutcome>;
+    /// Replaces each of `messages` (of one room) by its newer state where the sequencer holds a
+    /// change that the store may not have yet.
+    async fn current(&self, room_id: &str, messages: &mut [Message]) -> Result<()>;
+    /// Changes the store may not have yet: the messages with `seq <= max_seq` whose latest
+    /// change is after `after_rev`, ascending by `rev`, at most `limit`.
+    async fn changed(
+        &self,
+        room_id: &str,
+        after_rev: u64,
+        max_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>>;
+    /// The room's highest assigned `rev`, where the sequencer knows more than the store.
+    async fn last_rev(&self, room_id: &str) -> Result<Option<u64>>;
 }
 
 /// The standalone sequencer: the SQLite store assigns the `seq` and stores the message in one
@@ -117,6 +140,32 @@ impl Sequencer for StoreSequencer {
     }
 
     async fn last_seq(&self, _room_id: &str) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// One transaction of the store: the change is stored as it gets its `rev`.
+    async fn change(&self, change: MessageChange) -> Result<ChangeOutcome> {
+        self.store
+            .change_message(change)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))
+    }
+
+    async fn current(&self, _room_id: &str, _messages: &mut [Message]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn changed(
+        &self,
+        _room_id: &str,
+        _after_rev: u64,
+        _max_seq: u64,
+        _limit: usize,
+    ) -> Result<Vec<Message>> {
+        Ok(Vec::new())
+    }
+
+    async fn last_rev(&self, _room_id: &str) -> Result<Option<u64>> {
         Ok(None)
     }
 }

@@ -15,6 +15,11 @@
 //!   was handed off (a retry does not hand it off again), `{seq}:f` when its hand-off failed.
 //! - `{prefix}seq:{room_id}:reconciled`: the `seq` up to which the [`crate::Reconciler`] has
 //!   made sure the store holds the room's log.
+//! - `{prefix}seq:{room_id}:rev`: the last assigned change `rev` (no TTL).
+//! - `{prefix}seq:{room_id}:changes`: the recent changes, a sorted set of message ids scored by
+//!   the `rev` of each one's latest change, capped like the log.
+//! - `{prefix}seq:{room_id}:changed`: a hash from those message ids to `{rev}:{json}`, the
+//!   message's state after that change.
 //!
 //! And one key for all rooms, written before each message's script on the same connection (so
 //! a message that got a `seq` always has its room listed), outside the scripts:
@@ -28,12 +33,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fred::prelude::{Client, KeysInterface, SortedSetsInterface};
+use fred::prelude::{Client, HashesInterface, KeysInterface, SortedSetsInterface};
 use fred::types::Value;
 use fred::types::scripts::Script;
 use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 use models::chat::Message;
-use store::{ChatStore, NewMessage, Page};
+use store::{ChangeOutcome, ChatStore, MessageChange, NewMessage, Page};
 
 use crate::{Error, HandOffState, Result, Sequenced, Sequencer};
 
@@ -72,6 +77,53 @@ redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[4]) + 1))
 redis.call('SET', KEYS[2], seq, 'PX', ARGV[3])
 return {1, seq}
 "#;
+
+/// One `change` call.
+///
+/// KEYS: rev counter, changes, changed. ARGV: floor (`''` when the caller has not read the
+/// store), the message id, its new state as JSON, the `rev` the change was made from, the cap.
+///
+/// Replies `{1, rev}` when applied, `{2}` when the counter is missing and no floor was given
+/// (as [`SEQUENCE_LUA`]), `{3}` when the message is deleted, `{4}` when it changed after the
+/// caller's `rev`.
+const CHANGE_LUA: &str = r#"
+local current = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if current then
+  local prev = redis.call('HGET', KEYS[3], ARGV[2])
+  if prev then
+    local state = cjson.decode(string.sub(prev, string.find(prev, ':', 1, true) + 1))
+    if state.deleted then return {3} end
+  end
+  if tonumber(current) ~= tonumber(ARGV[4]) then return {4} end
+end
+local floor = 0
+if ARGV[1] == '' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {2} end
+else
+  floor = tonumber(ARGV[1])
+end
+local rev = redis.call('INCR', KEYS[1])
+if rev <= floor then
+  rev = floor + 1
+  redis.call('SET', KEYS[1], rev)
+end
+redis.call('ZADD', KEYS[2], rev, ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], rev .. ':' .. ARGV[3])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if excess > 0 then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+  redis.call('HDEL', KEYS[3], unpack(oldest))
+end
+return {1, rev}
+"#;
+
+/// Change script reply status: the change got its `rev`.
+const APPLIED: i64 = 1;
+/// Change script reply status: the message is deleted.
+const GONE: i64 = 3;
+/// Change script reply status: the message changed after the caller read it.
+const STALE: i64 = 4;
 
 /// Script reply status: a retry, answered with the original.
 const RETRY: i64 = 0;
@@ -137,6 +189,7 @@ pub struct RedisSequencer {
     store: Arc<dyn ChatStore>,
     config: RedisSequencerConfig,
     script: Script,
+    change_script: Script,
     /// Rooms this process has already sequenced into with the store's floor. The first message
     /// of a room per process always passes the floor, which also repairs a counter that Redis
     /// kept but restored from an older snapshot; afterwards the script asks for the floor
@@ -164,6 +217,7 @@ impl RedisSequencer {
                 ..config
             },
             script: Script::from_lua(SEQUENCE_LUA),
+            change_script: Script::from_lua(CHANGE_LUA),
             seeded: Mutex::new(HashSet::new()),
         }
     }
@@ -188,8 +242,12 @@ impl RedisSequencer {
 
     /// The room's `last_seq` in the store: what the counter must stay above.
     async fn floor(&self, room_id: &str) -> Result<u64> {
+        Ok(self.stored_room(room_id).await?.last_seq)
+    }
+
+    async fn stored_room(&self, room_id: &str) -> Result<store::RoomRecord> {
         match self.store.room(room_id).await {
-            Ok(Some(room)) => Ok(room.last_seq),
+            Ok(Some(room)) => Ok(room),
             Ok(None) => Err(Error::Unavailable(format!(
                 "sequencing into unknown room {room_id}"
             ))),
@@ -389,6 +447,135 @@ impl Sequencer for RedisSequencer {
             .await
             .map_err(unavailable)
     }
+
+    async fn change(&self, change: MessageChange) -> Result<ChangeOutcome> {
+        let room_id = change.message.room_id.clone();
+        let keys = vec![
+            self.room_key(&room_id, "rev"),
+            self.room_key(&room_id, "changes"),
+            self.room_key(&room_id, "changed"),
+        ];
+        let json = serde_json::to_string(&change.message)
+            .map_err(|e| Error::Unavailable(format!("encoding a message: {e}")))?;
+        let run = |floor: Option<u64>| {
+            let args = vec![
+                floor.map(|f| f.to_string()).unwrap_or_default(),
+                change.message.id.clone(),
+                json.clone(),
+                change.base_rev.to_string(),
+                self.config.log_cap.to_string(),
+            ];
+            let keys = keys.clone();
+            async move {
+                self.change_script
+                    .evalsha_with_reload::<Vec<Value>, _, _>(&self.client, keys, args)
+                    .await
+                    .map_err(unavailable)
+            }
+        };
+        let mut reply = run(None).await?;
+        if status(&reply)? == NEEDS_FLOOR {
+            // Redis lost the room's counter: it starts again above what the store holds.
+            let floor = self.stored_room(&room_id).await?.rev;
+            reply = run(Some(floor)).await?;
+        }
+        match status(&reply)? {
+            APPLIED => {
+                let mut message = change.message;
+                message.rev = reply_seq(&reply)?;
+                Ok(ChangeOutcome::Applied(Box::new(message)))
+            }
+            GONE => Ok(ChangeOutcome::Gone),
+            STALE => Ok(ChangeOutcome::Stale),
+            other => Err(Error::Unavailable(format!(
+                "unexpected change script status {other}"
+            ))),
+        }
+    }
+
+    async fn current(&self, room_id: &str, messages: &mut [Message]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
+        let states: Vec<Option<String>> = self
+            .client
+            .hmget(self.room_key(room_id, "changed"), ids)
+            .await
+            .map_err(unavailable)?;
+        for (message, state) in messages.iter_mut().zip(states) {
+            if let Some(state) = state {
+                let newer = decode_change(&state)?;
+                if newer.rev > message.rev {
+                    *message = newer;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn changed(
+        &self,
+        room_id: &str,
+        after_rev: u64,
+        max_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        const BATCH: i64 = 200;
+        let changes = self.room_key(room_id, "changes");
+        let changed = self.room_key(room_id, "changed");
+        let mut out = Vec::new();
+        let mut after = after_rev;
+        while out.len() < limit {
+            let ids: Vec<String> = self
+                .client
+                .zrangebyscore(&changes, exclusive(after), inf(), false, Some((0, BATCH)))
+                .await
+                .map_err(unavailable)?;
+            if ids.is_empty() {
+                break;
+            }
+            let full = ids.len() as i64 == BATCH;
+            let states: Vec<Option<String>> = self
+                .client
+                .hmget(&changed, ids)
+                .await
+                .map_err(unavailable)?;
+            // An entry trimmed between the two reads is skipped: the writer stored it.
+            for state in states.into_iter().flatten() {
+                let message = decode_change(&state)?;
+                after = after.max(message.rev);
+                if message.seq <= max_seq && out.len() < limit {
+                    out.push(message);
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        out.sort_by_key(|m| m.rev);
+        Ok(out)
+    }
+
+    async fn last_rev(&self, room_id: &str) -> Result<Option<u64>> {
+        self.client
+            .get(self.room_key(room_id, "rev"))
+            .await
+            .map_err(unavailable)
+    }
+}
+
+/// A `changed` hash value, `{rev}:{json}`, as the message with that `rev`.
+fn decode_change(state: &str) -> Result<Message> {
+    let (rev, json) = state
+        .split_once(':')
+        .ok_or_else(|| Error::Unavailable(format!("malformed change entry {state:?}")))?;
+    let mut message: Message = serde_json::from_str(json)
+        .map_err(|e| Error::Unavailable(format!("decoding a change entry: {e}")))?;
+    message.rev = rev
+        .parse()
+        .map_err(|e| Error::Unavailable(format!("malformed change rev {rev:?}: {e}")))?;
+    Ok(message)
 }
 
 pub(crate) fn room_key(prefix: &str, room_id: &str, what: &str) -> String {

@@ -4,6 +4,10 @@
 //! because in the distributed mode they arrive from a queue that may redeliver and reorder:
 //! inserting a message twice is a no-op, an older edit never overwrites a newer one, a delete
 //! is final, and a read pointer only moves forward.
+//!
+//! Every change to an existing message carries the room's change counter `rev`, given where
+//! `seq` is given (the sequencer); a change applies only over an older `rev`, so the newest one
+//! wins whatever order changes arrive in.
 
 use async_trait::async_trait;
 use models::Timestamp;
@@ -26,6 +30,8 @@ pub struct RoomRecord {
     pub members: Vec<String>,
     /// The highest `seq` stored for the room (0 when none).
     pub last_seq: u64,
+    /// The highest change `rev` stored for the room (0 when none).
+    pub rev: u64,
     /// The later of the room's creation and its newest stored message.
     pub last_activity: Timestamp,
 }
@@ -79,8 +85,30 @@ impl NewMessage {
             created_at: self.created_at,
             edited_at: None,
             deleted: false,
+            rev: 0,
         }
     }
+}
+
+/// A change to an existing message, as its sender's node made it from the state it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageChange {
+    /// The message's whole new state; its `rev` is ignored (the change gets the room's next).
+    pub message: Message,
+    /// The `rev` of the state the change was made from: if the message changed since, the
+    /// change is refused as [`ChangeOutcome::Stale`] and the caller reads and tries again.
+    pub base_rev: u64,
+}
+
+/// What became of a [`MessageChange`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Applied: the message's new state with its new `rev`.
+    Applied(Box<Message>),
+    /// The message changed after the state the change was made from.
+    Stale,
+    /// The message is deleted (a delete is final) or unknown.
+    Gone,
 }
 
 /// What an idempotent batch insert did.
@@ -132,18 +160,25 @@ pub trait ChatStore: Send + Sync + 'static {
     ) -> Result<Option<Message>>;
     /// A page of history, ascending by `seq`, at most `limit` long.
     async fn messages(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>>;
-    /// Replaces the body if `edited_at` is newer than the stored edit and the message is not
-    /// deleted; `false` when nothing changed (unknown message, older edit, deleted).
-    async fn apply_edit(
+    /// Takes `message`'s body, `edited_at` and `rev` if its `rev` is newer than the stored one
+    /// and the message is not deleted; stores the whole message when it is not stored yet (its
+    /// creation may come later, and is then a duplicate). Moves the room's `rev` up to it.
+    /// `false` when nothing changed (older `rev`, deleted).
+    async fn apply_edit(&self, message: &Message) -> Result<bool>;
+    /// Marks the message deleted at `rev` and clears its body and attachments; moves the room's
+    /// `rev` up to it. `false` when unknown or already deleted.
+    async fn apply_delete(&self, room_id: &str, message_id: &str, rev: u64) -> Result<bool>;
+    /// The messages with `seq <= max_seq` that changed after `after_rev`, ascending by `rev`, at
+    /// most `limit`.
+    async fn changed_messages(
         &self,
         room_id: &str,
-        message_id: &str,
-        body: &str,
-        edited_at: Timestamp,
-    ) -> Result<bool>;
-    /// Marks the message deleted and clears its body and attachments; `false` when unknown or
-    /// already deleted.
-    async fn apply_delete(&self, room_id: &str, message_id: &str) -> Result<bool>;
+        after_rev: u64,
+        max_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>>;
+    /// Every member's read pointer, in join order.
+    async fn reads(&self, room_id: &str) -> Result<Vec<(String, u64)>>;
     /// Moves the read pointer forward to `seq`; a lower `seq` changes nothing (`false`), nor
     /// does a user who is not a member.
     async fn set_read(&self, room_id: &str, user_id: &str, seq: u64) -> Result<bool>;

@@ -18,7 +18,9 @@ pub mod push;
 pub mod sqlite;
 
 pub use auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
-pub use chat::{ChatStore, Inserted, MemberRoom, NewMessage, Page, RoomRecord};
+pub use chat::{
+    ChangeOutcome, ChatStore, Inserted, MemberRoom, MessageChange, NewMessage, Page, RoomRecord,
+};
 pub use error::{Error, Result};
 pub use files::{FileRecord, FileState, FileStore};
 pub use mongo::MongoStore;

@@ -143,6 +143,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS files_message_id ON files (message_id);
     CREATE INDEX IF NOT EXISTS files_state_created_at ON files (state, created_at);
     ",
+    // 5: change counters. A room's `rev` is its highest change; a message's `rev` the room's
+    // `rev` when it last changed (0: never). The index is partial, so new messages (rev 0) cost
+    // no index write; `sync` reads changes with `rev > 0` through it.
+    "
+    ALTER TABLE rooms ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX IF NOT EXISTS messages_room_rev ON messages (room_id, rev) WHERE rev > 0;
+    ",
 ];
 
 /// The embedded store: every trait of this crate over one SQLite file.

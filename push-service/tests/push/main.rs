@@ -276,6 +276,7 @@ impl Harness {
             members: members.iter().map(|u| u.id.clone()).collect(),
             last_seq: 0,
             last_activity: now,
+            rev: 0,
         };
         self.rooms.create_room(&room).await.unwrap();
         room
@@ -324,6 +325,7 @@ impl Harness {
                 created_at: Timestamp::now(),
                 edited_at: None,
                 deleted: false,
+                rev: 0,
             },
         };
         self.publish(&event).await;

@@ -48,6 +48,7 @@ pub fn message(body: &str) -> Message {
         created_at: Timestamp::from_millis(1_767_225_600_123),
         edited_at: None,
         deleted: false,
+        rev: 0,
     }
 }
 
@@ -68,6 +69,7 @@ pub fn one_of_each_kind() -> Vec<Event> {
             room_id: "room-1".into(),
             message_id: "m-1".into(),
             seq: 7,
+            rev: 3,
         },
         Event::ReadUpdated {
             room_id: "room-1".into(),

@@ -25,6 +25,7 @@ fn event(body: &str) -> Event {
             created_at: Timestamp::from_millis(1_767_225_600_000),
             edited_at: None,
             deleted: false,
+            rev: 0,
         },
     }
 }

@@ -8,10 +8,12 @@
 //! skip.
 //!
 //! - [`cases`]: what both implementations promise.
+//! - [`changes`]: what both promise of changes to existing messages (`rev`).
 //! - [`redis`]: what only the Redis one has (the recent log, its cap, the floor after Redis lost
 //!   its data, a Redis that stops answering).
 
 mod cases;
+mod changes;
 mod redis;
 
 use std::future::Future;
@@ -95,6 +97,7 @@ impl Rig {
             members: vec!["alice".into(), "bob".into()],
             last_seq: 0,
             last_activity: Timestamp::from_millis(T0),
+            rev: 0,
         };
         self.store.create_room(&room).await.expect("create room");
         room

@@ -29,9 +29,6 @@ use super::{DUPLICATE_KEY, MongoStore, map_err};
 use crate::chat::{ChatStore, Inserted, MemberRoom, Page, RoomRecord};
 use crate::{Error, Result};
 
-/// The stored `last_edit` of a message never edited: below every real edit time.
-const NEVER_EDITED: i64 = i64::MIN;
-
 /// A room as stored.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct RoomDoc {
@@ -47,6 +44,9 @@ pub(super) struct RoomDoc {
     members: Vec<String>,
     last_seq: i64,
     last_activity: i64,
+    /// The highest change stored; absent on rooms stored before changes were counted.
+    #[serde(default)]
+    rev: i64,
 }
 
 impl RoomDoc {
@@ -68,6 +68,7 @@ impl RoomDoc {
             members,
             last_seq: to_i64(room.last_seq, "last_seq")?,
             last_activity: room.last_activity.millis(),
+            rev: to_i64(room.rev, "rev")?,
         })
     }
 
@@ -82,6 +83,7 @@ impl RoomDoc {
             members: self.members,
             last_seq: to_u64(self.last_seq, "last_seq")?,
             last_activity: Timestamp::from_millis(self.last_activity),
+            rev: to_u64(self.rev, "rev")?,
         })
     }
 }
@@ -100,12 +102,12 @@ pub(super) struct MessageDoc {
     reply_to: Option<String>,
     created_at: i64,
     edited_at: Option<i64>,
-    /// `edited_at` of the edit applied, or [`NEVER_EDITED`]: the key edits are ordered by.
-    ///
-    /// A field of its own because `edited_at` may be null, and "null or older than t" needs an
-    /// `$or`, which nx-27017 mis-applies in `update_one` (it updated a different document).
-    /// One `{last_edit: {$lt: t}}` is exact on both servers.
-    last_edit: i64,
+    /// The room's `rev` when the message last changed (0: never): the key changes are ordered
+    /// by. Always present (messages stored before it are given 0 when the indexes are made), so
+    /// one `{rev: {$lt: r}}` is exact; "missing or lower" would need an `$or`, which nx-27017
+    /// mis-applies in `update_one`.
+    #[serde(default)]
+    rev: i64,
     /// Read leniently: nx-27017 hands back a `$set` `true` as the integer 1.
     #[serde(deserialize_with = "lenient_bool")]
     deleted: bool,
@@ -128,7 +130,7 @@ impl MessageDoc {
             reply_to: m.reply_to.clone(),
             created_at: m.created_at.millis(),
             edited_at: m.edited_at.map(Timestamp::millis),
-            last_edit: m.edited_at.map_or(NEVER_EDITED, Timestamp::millis),
+            rev: to_i64(m.rev, "rev")?,
             deleted: m.deleted,
         })
     }
@@ -150,6 +152,7 @@ impl MessageDoc {
             created_at: Timestamp::from_millis(self.created_at),
             edited_at: self.edited_at.map(Timestamp::from_millis),
             deleted: self.deleted,
+            rev: to_u64(self.rev, "rev")?,
         })
     }
 }
@@ -267,10 +270,38 @@ impl MongoStore {
                     .options(unique().build())
                     .build(),
             ),
+            (
+                self.messages.clone_with_type(),
+                // `changed_messages`: a room's changes in `rev` order.
+                IndexModel::builder()
+                    .keys(doc! { "room_id": 1, "rev": 1 })
+                    .build(),
+            ),
         ];
         for (collection, index) in indexes {
             collection.create_index(index).await.map_err(map_err)?;
         }
+        // Messages stored before changes were counted get `rev: 0`, so `{rev: {$lt: r}}`
+        // matches them.
+        self.messages
+            .update_many(
+                doc! { "rev": { "$exists": false } },
+                doc! { "$set": { "rev": 0_i64 } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Raises a room's change counter to at least `rev`.
+    async fn raise_room_rev(&self, room_id: &str, rev: u64) -> Result<()> {
+        self.rooms
+            .update_one(
+                doc! { "_id": room_id },
+                doc! { "$max": { "rev": to_i64(rev, "rev")? } },
+            )
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -588,41 +619,109 @@ impl ChatStore for MongoStore {
         Ok(messages)
     }
 
-    async fn apply_edit(
-        &self,
-        room_id: &str,
-        message_id: &str,
-        body: &str,
-        edited_at: Timestamp,
-    ) -> Result<bool> {
-        let t = edited_at.millis();
+    async fn apply_edit(&self, message: &Message) -> Result<bool> {
+        let rev = to_i64(message.rev, "rev")?;
         let applied = self
             .messages
             .update_one(
                 doc! {
-                    "_id": message_id,
-                    "room_id": room_id,
+                    "_id": &message.id,
+                    "room_id": &message.room_id,
                     "deleted": false,
-                    "last_edit": { "$lt": t },
+                    "rev": { "$lt": rev },
                 },
-                doc! { "$set": { "body": body, "edited_at": t, "last_edit": t } },
+                doc! { "$set": {
+                    "body": &message.body,
+                    "edited_at": message.edited_at.map(Timestamp::millis),
+                    "rev": rev,
+                } },
             )
             .await
             .map_err(map_err)?;
-        Ok(applied.matched_count == 1)
+        let mut changed = applied.matched_count == 1;
+        if !changed {
+            // Not stored yet (its creation comes later and is then a duplicate), or already at
+            // this change or a newer one, or deleted: the insert is a no-op for the last two.
+            changed = self
+                .insert_messages(std::slice::from_ref(message))
+                .await?
+                .inserted
+                == 1;
+        }
+        if changed {
+            self.raise_room_rev(&message.room_id, message.rev).await?;
+        }
+        Ok(changed)
     }
 
-    async fn apply_delete(&self, room_id: &str, message_id: &str) -> Result<bool> {
-        // `deleted: false` matches neither `true` nor nx-27017's stored 1.
+    async fn apply_delete(&self, room_id: &str, message_id: &str, rev: u64) -> Result<bool> {
+        // `deleted: false` matches neither `true` nor nx-27017's stored 1. A delete is the
+        // message's last change, so its `rev` is the highest it will have.
         let deleted = self
             .messages
             .update_one(
                 doc! { "_id": message_id, "room_id": room_id, "deleted": false },
-                doc! { "$set": { "deleted": true, "body": "", "attachments": [] } },
+                doc! { "$set": {
+                    "deleted": true,
+                    "body": "",
+                    "attachments": [],
+                    "rev": to_i64(rev, "rev")?,
+                } },
             )
             .await
             .map_err(map_err)?;
-        Ok(deleted.matched_count == 1)
+        let changed = deleted.matched_count == 1;
+        if changed {
+            self.raise_room_rev(room_id, rev).await?;
+        }
+        Ok(changed)
+    }
+
+    async fn changed_messages(
+        &self,
+        room_id: &str,
+        after_rev: u64,
+        max_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let cursor = self
+            .messages
+            .find(doc! {
+                "room_id": room_id,
+                "rev": { "$gt": to_i64(after_rev, "rev")? },
+                "seq": { "$lte": i64::try_from(max_seq).unwrap_or(i64::MAX) },
+            })
+            .sort(doc! { "rev": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(map_err)?;
+        collect_messages(cursor).await
+    }
+
+    async fn reads(&self, room_id: &str) -> Result<Vec<(String, u64)>> {
+        let Some(room) = self.room(room_id).await? else {
+            return Ok(Vec::new());
+        };
+        let mut cursor = self
+            .read_pointers
+            .find(doc! { "room_id": room_id })
+            .await
+            .map_err(map_err)?;
+        let mut by_user: HashMap<String, i64> = HashMap::new();
+        while cursor.advance().await.map_err(map_err)? {
+            let pointer = cursor.deserialize_current().map_err(map_err)?;
+            by_user.insert(pointer.user_id, pointer.seq);
+        }
+        room.members
+            .into_iter()
+            .map(|user| {
+                let seq = by_user.get(&user).copied().unwrap_or(0);
+                Ok((user, to_u64(seq, "read pointer")?))
+            })
+            .collect()
     }
 
     async fn set_read(&self, room_id: &str, user_id: &str, seq: u64) -> Result<bool> {

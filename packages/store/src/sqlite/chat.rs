@@ -14,18 +14,23 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{SqliteStore, map_err};
-use crate::chat::{ChatStore, Inserted, MemberRoom, NewMessage, Page, RoomRecord};
+use crate::chat::{
+    ChangeOutcome, ChatStore, Inserted, MemberRoom, MessageChange, NewMessage, Page, RoomRecord,
+};
 use crate::{Error, Result};
 
 const ROOM_COLUMNS: &str =
-    "id, kind, name, created_by, created_at, direct_key, last_seq, last_activity";
+    "id, kind, name, created_by, created_at, direct_key, last_seq, last_activity, rev";
 
 const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, client_id, body, attachments, \
-     reply_to, created_at, edited_at, deleted";
+     reply_to, created_at, edited_at, deleted, rev";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room_id, seq, sender_id, client_id, body, \
-     attachments, reply_to, created_at, edited_at, deleted)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+     attachments, reply_to, created_at, edited_at, deleted, rev)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+/// Moves a room's change counter up to a stored change; never down.
+const BUMP_ROOM_REV: &str = "UPDATE rooms SET rev = max(rev, ?2) WHERE id = ?1";
 
 /// Moves a room's counters up to one stored message; never down, so the order in which
 /// messages arrive does not matter.
@@ -151,6 +156,73 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The embedded sequencer's change: gives the room's next `rev` to `change` and stores the
+    /// message's new state in one transaction, if the message is still at `base_rev` and not
+    /// deleted.
+    pub async fn change_message(&self, change: MessageChange) -> Result<ChangeOutcome> {
+        let attachments = attachments_json(&change.message.attachments)?;
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut message = change.message;
+            let current: Option<(u64, bool)> = tx
+                .prepare_cached("SELECT rev, deleted FROM messages WHERE id = ?1 AND room_id = ?2")?
+                .query_row([&message.id, &message.room_id], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            let outcome = match current {
+                None | Some((_, true)) => ChangeOutcome::Gone,
+                Some((rev, false)) if rev != change.base_rev => ChangeOutcome::Stale,
+                Some(_) => {
+                    message.rev = tx
+                        .prepare_cached(
+                            "UPDATE rooms SET rev = rev + 1 WHERE id = ?1 RETURNING rev",
+                        )?
+                        .query_row([&message.room_id], |row| row.get(0))?;
+                    if message.deleted {
+                        delete_one(&tx, &message.room_id, &message.id, message.rev)?;
+                    } else {
+                        tx.prepare_cached(
+                            "UPDATE messages SET body = ?3, attachments = ?4, edited_at = ?5,
+                                                 rev = ?6
+                             WHERE id = ?1 AND room_id = ?2",
+                        )?
+                        .execute(params![
+                            message.id,
+                            message.room_id,
+                            message.body,
+                            attachments,
+                            message.edited_at.map(Timestamp::millis),
+                            message.rev
+                        ])?;
+                    }
+                    ChangeOutcome::Applied(Box::new(message))
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+}
+
+/// Marks a message deleted at `rev` (a delete is final); whether it was not deleted before.
+fn delete_one(
+    conn: &Connection,
+    room_id: &str,
+    message_id: &str,
+    rev: u64,
+) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE messages SET deleted = 1, body = '', attachments = '[]', rev = max(rev, ?3)
+             WHERE id = ?1 AND room_id = ?2 AND deleted = 0",
+        )?
+        .execute(params![message_id, room_id, rev])?;
+    Ok(changed == 1)
+}
+
 /// One call to [`SqliteStore::sequence_message`] waiting for its group's transaction.
 pub(super) struct ToSequence {
     message: NewMessage,
@@ -261,6 +333,7 @@ fn room_from_row(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
         members: Vec::new(),
         last_seq: row.get(6)?,
         last_activity: Timestamp::from_millis(row.get(7)?),
+        rev: row.get(8)?,
     })
 }
 
@@ -302,6 +375,7 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         created_at: Timestamp::from_millis(row.get(8)?),
         edited_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
         deleted: row.get(10)?,
+        rev: row.get(11)?,
     })
 }
 
@@ -352,6 +426,7 @@ fn execute_insert(
         message.created_at.millis(),
         message.edited_at.map(Timestamp::millis),
         message.deleted,
+        message.rev,
     ])
 }
 
@@ -450,7 +525,7 @@ impl ChatStore for SqliteStore {
             let tx = conn.transaction()?;
             let mut stmt = tx.prepare_cached(
                 "SELECT r.id, r.kind, r.name, r.created_by, r.created_at, r.direct_key,
-                        r.last_seq, r.last_activity, m.last_read_seq
+                        r.last_seq, r.last_activity, r.rev, m.last_read_seq
                  FROM room_members m JOIN rooms r ON r.id = m.room_id
                  WHERE m.user_id = ?1
                  ORDER BY r.last_activity DESC, r.id",
@@ -459,7 +534,7 @@ impl ChatStore for SqliteStore {
                 .query_map([&user_id], |row| {
                     Ok(MemberRoom {
                         room: room_from_row(row)?,
-                        last_read_seq: row.get(8)?,
+                        last_read_seq: row.get(9)?,
                     })
                 })?
                 .map(|room| {
@@ -602,36 +677,91 @@ impl ChatStore for SqliteStore {
         .await
     }
 
-    async fn apply_edit(
-        &self,
-        room_id: &str,
-        message_id: &str,
-        body: &str,
-        edited_at: Timestamp,
-    ) -> Result<bool> {
-        let (room_id, message_id, body) =
-            (room_id.to_owned(), message_id.to_owned(), body.to_owned());
+    async fn apply_edit(&self, message: &Message) -> Result<bool> {
+        let message = message.clone();
+        let attachments = attachments_json(&message.attachments)?;
         self.call(move |conn| {
-            let changed = conn.execute(
-                "UPDATE messages SET body = ?3, edited_at = ?4
-                 WHERE id = ?1 AND room_id = ?2 AND deleted = 0
-                   AND (edited_at IS NULL OR edited_at < ?4)",
-                params![message_id, room_id, body, edited_at.millis()],
-            )?;
-            Ok(changed == 1)
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut changed =
+                tx.prepare_cached(
+                    "UPDATE messages SET body = ?3, edited_at = ?4, rev = ?5
+                 WHERE id = ?1 AND room_id = ?2 AND deleted = 0 AND rev < ?5",
+                )?
+                .execute(params![
+                    message.id,
+                    message.room_id,
+                    message.body,
+                    message.edited_at.map(Timestamp::millis),
+                    message.rev
+                ])? == 1;
+            if !changed && insert_message_if_new(&tx, &message, &attachments)? {
+                tx.prepare_cached(BUMP_ROOM)?.execute(params![
+                    message.room_id,
+                    message.seq,
+                    message.created_at.millis()
+                ])?;
+                changed = true;
+            }
+            if changed {
+                tx.prepare_cached(BUMP_ROOM_REV)?
+                    .execute(params![message.room_id, message.rev])?;
+            }
+            tx.commit()?;
+            Ok(changed)
         })
         .await
     }
 
-    async fn apply_delete(&self, room_id: &str, message_id: &str) -> Result<bool> {
+    async fn apply_delete(&self, room_id: &str, message_id: &str, rev: u64) -> Result<bool> {
         let (room_id, message_id) = (room_id.to_owned(), message_id.to_owned());
         self.call(move |conn| {
-            let changed = conn.execute(
-                "UPDATE messages SET deleted = 1, body = '', attachments = '[]'
-                 WHERE id = ?1 AND room_id = ?2 AND deleted = 0",
-                [message_id, room_id],
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = delete_one(&tx, &room_id, &message_id, rev)?;
+            if changed {
+                tx.prepare_cached(BUMP_ROOM_REV)?
+                    .execute(params![room_id, rev])?;
+            }
+            tx.commit()?;
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn changed_messages(
+        &self,
+        room_id: &str,
+        after_rev: u64,
+        max_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let room_id = room_id.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            // `rev > 0` lets SQLite use the partial index on (room_id, rev).
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages
+                 WHERE room_id = ?1 AND rev > 0 AND rev > ?2 AND seq <= ?3
+                 ORDER BY rev LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(
+                params![room_id, bound(after_rev), bound(max_seq), limit],
+                message_from_row,
             )?;
-            Ok(changed == 1)
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn reads(&self, room_id: &str) -> Result<Vec<(String, u64)>> {
+        let room_id = room_id.to_owned();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_id, last_read_seq FROM room_members WHERE room_id = ?1
+                 ORDER BY joined",
+            )?;
+            let rows = stmt.query_map([room_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
         })
         .await
     }

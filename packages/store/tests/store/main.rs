@@ -201,6 +201,7 @@ fn group(owner: &str, members: &[&str], created_at: i64) -> RoomRecord {
             .collect(),
         last_seq: 0,
         last_activity: Timestamp::from_millis(created_at),
+        rev: 0,
     }
 }
 
@@ -218,6 +219,7 @@ fn direct(a: &str, b: &str, created_at: i64) -> RoomRecord {
         members: vec![a.to_owned(), b.to_owned()],
         last_seq: 0,
         last_activity: Timestamp::from_millis(created_at),
+        rev: 0,
     }
 }
 
@@ -241,5 +243,6 @@ fn message(room: &RoomRecord, sender: &str, seq: u64) -> Message {
         created_at: Timestamp::from_millis(1_700_000_000_000 + seq as i64),
         edited_at: None,
         deleted: false,
+        rev: 0,
     }
 }

@@ -285,112 +285,120 @@ async fn lookups_on_mongo() {
     on_mongo(lookups).await;
 }
 
-async fn newest_edit_wins(store: Arc<dyn ChatStore>) {
+/// `m` as changed to `body` by the room's change `rev`.
+fn edited(m: &Message, body: &str, rev: u64) -> Message {
+    Message {
+        body: body.into(),
+        edited_at: Some(Timestamp::from_millis(1_800_000_000_000 + rev as i64)),
+        rev,
+        ..m.clone()
+    }
+}
+
+async fn newest_change_wins(store: Arc<dyn ChatStore>) {
     let room = room(&*store).await;
-    let t = |n: i64| Timestamp::from_millis(1_800_000_000_000 + n);
     let [m, neighbour] = [message(&room, "alice", 1), message(&room, "alice", 2)];
     store
         .insert_messages(&[m.clone(), neighbour.clone()])
         .await
         .unwrap();
     let stored = async |id: &str| store.message(&room.id, id).await.unwrap().unwrap();
+    let room_rev = async || store.room(&room.id).await.unwrap().unwrap().rev;
+    assert_eq!(room_rev().await, 0);
 
-    // Applied out of order: the edit of t2 arrives first and stays.
-    assert!(
-        store
-            .apply_edit(&room.id, &m.id, "second", t(2))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .apply_edit(&room.id, &m.id, "first", t(1))
-            .await
-            .unwrap()
-    );
-    let now = stored(&m.id).await;
-    assert_eq!((now.body.as_str(), now.edited_at), ("second", Some(t(2))));
-    // The same time again is not newer.
-    assert!(
-        !store
-            .apply_edit(&room.id, &m.id, "again", t(2))
-            .await
-            .unwrap()
-    );
+    // Applied out of order: the change of rev 2 arrives first and stays.
+    assert!(store.apply_edit(&edited(&m, "second", 2)).await.unwrap());
+    assert!(!store.apply_edit(&edited(&m, "first", 1)).await.unwrap());
+    assert_eq!(stored(&m.id).await, edited(&m, "second", 2));
+    assert_eq!(room_rev().await, 2);
+    // The same rev again is not newer.
+    assert!(!store.apply_edit(&edited(&m, "again", 2)).await.unwrap());
     assert_eq!(stored(&m.id).await.body, "second");
-    assert!(
-        store
-            .apply_edit(&room.id, &m.id, "third", t(3))
-            .await
-            .unwrap()
-    );
-    // Only the body and the edit time change.
-    assert_eq!(
-        stored(&m.id).await,
-        Message {
-            body: "third".into(),
-            edited_at: Some(t(3)),
-            ..m.clone()
-        }
-    );
+    assert!(store.apply_edit(&edited(&m, "third", 3)).await.unwrap());
+    // Only the body, the edit time and the rev change.
+    assert_eq!(stored(&m.id).await, edited(&m, "third", 3));
     assert_eq!(stored(&neighbour.id).await, neighbour);
-
-    // Unknown messages, and a message addressed in the wrong room, change nothing.
-    assert!(
-        !store
-            .apply_edit(&room.id, &new_id(), "x", t(9))
-            .await
-            .unwrap()
-    );
-    assert!(!store.apply_edit(&new_id(), &m.id, "x", t(9)).await.unwrap());
-    assert_eq!(stored(&m.id).await.body, "third");
+    assert_eq!(room_rev().await, 3);
 
     // After a delete, no edit applies, however new.
-    assert!(store.apply_delete(&room.id, &m.id).await.unwrap());
-    assert!(
-        !store
-            .apply_edit(&room.id, &m.id, "revived", t(100))
-            .await
-            .unwrap()
-    );
+    assert!(store.apply_delete(&room.id, &m.id, 4).await.unwrap());
+    assert!(!store.apply_edit(&edited(&m, "revived", 100)).await.unwrap());
     let gone = stored(&m.id).await;
     assert!(gone.deleted);
-    assert_eq!((gone.body.as_str(), gone.edited_at), ("", Some(t(3))));
+    assert_eq!((gone.body.as_str(), gone.rev), ("", 4));
+    assert_eq!(room_rev().await, 4);
 
-    // A message stored already edited orders later edits against that edit.
-    let edited = Message {
-        body: "edited before it was stored".into(),
-        edited_at: Some(t(50)),
-        ..message(&room, "bob", 3)
-    };
-    store
-        .insert_messages(std::slice::from_ref(&edited))
-        .await
-        .unwrap();
-    assert_eq!(stored(&edited.id).await, edited);
-    assert!(
-        !store
-            .apply_edit(&room.id, &edited.id, "older", t(40))
-            .await
-            .unwrap()
-    );
+    // A change that arrives before its message is stored stores it; the creation that
+    // follows is a duplicate and changes nothing.
+    let late = message(&room, "bob", 3);
     assert!(
         store
-            .apply_edit(&room.id, &edited.id, "newer", t(60))
+            .apply_edit(&edited(&late, "early edit", 5))
             .await
             .unwrap()
     );
-    assert_eq!(stored(&edited.id).await.body, "newer");
+    assert_eq!(
+        store
+            .insert_messages(std::slice::from_ref(&late))
+            .await
+            .unwrap()
+            .duplicates,
+        1
+    );
+    assert_eq!(stored(&late.id).await, edited(&late, "early edit", 5));
+    let room_now = store.room(&room.id).await.unwrap().unwrap();
+    assert_eq!((room_now.last_seq, room_now.rev), (3, 5));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn newest_edit_wins_on_sqlite() {
-    on_sqlite(newest_edit_wins).await;
+async fn newest_change_wins_on_sqlite() {
+    on_sqlite(newest_change_wins).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn newest_edit_wins_on_mongo() {
-    on_mongo(newest_edit_wins).await;
+async fn newest_change_wins_on_mongo() {
+    on_mongo(newest_change_wins).await;
+}
+
+async fn changes_by_rev(store: Arc<dyn ChatStore>) {
+    let room = room(&*store).await;
+    let all = messages(&room, 1..=6);
+    store.insert_messages(&all).await.unwrap();
+    // Changes in this order: seq 4 (rev 1), 2 (rev 2), 5 (rev 3), 4 again (rev 4), delete of
+    // 6 (rev 5).
+    for (seq, rev) in [(4, 1), (2, 2), (5, 3), (4, 4)] {
+        let m = &all[seq - 1];
+        assert!(store.apply_edit(&edited(m, "changed", rev)).await.unwrap());
+    }
+    assert!(store.apply_delete(&room.id, &all[5].id, 5).await.unwrap());
+    let changed = async |after_rev: u64, max_seq: u64, limit: usize| -> Vec<(u64, u64)> {
+        store
+            .changed_messages(&room.id, after_rev, max_seq, limit)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| (m.seq, m.rev))
+            .collect()
+    };
+    // Each message once, at its latest change, ascending by rev.
+    assert_eq!(changed(0, 10, 10).await, [(2, 2), (5, 3), (4, 4), (6, 5)]);
+    assert_eq!(changed(2, 10, 10).await, [(5, 3), (4, 4), (6, 5)]);
+    assert_eq!(changed(0, 10, 2).await, [(2, 2), (5, 3)]);
+    // Only what the caller already has (seq <= max_seq).
+    assert_eq!(changed(0, 4, 10).await, [(2, 2), (4, 4)]);
+    assert_eq!(changed(5, 10, 10).await, []);
+    let deleted = store.changed_messages(&room.id, 4, 10, 10).await.unwrap();
+    assert!(deleted[0].deleted && deleted[0].body.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_by_rev_on_sqlite() {
+    on_sqlite(changes_by_rev).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_by_rev_on_mongo() {
+    on_mongo(changes_by_rev).await;
 }
 
 async fn delete_is_final(store: Arc<dyn ChatStore>) {
@@ -400,8 +408,8 @@ async fn delete_is_final(store: Arc<dyn ChatStore>) {
     let m = &all[1];
     assert!(!m.attachments.is_empty());
 
-    assert!(!store.apply_delete(&room.id, &new_id()).await.unwrap());
-    assert!(!store.apply_delete(&new_id(), &m.id).await.unwrap());
+    assert!(!store.apply_delete(&room.id, &new_id(), 1).await.unwrap());
+    assert!(!store.apply_delete(&new_id(), &m.id, 1).await.unwrap());
     assert!(
         !store
             .message(&room.id, &m.id)
@@ -411,12 +419,13 @@ async fn delete_is_final(store: Arc<dyn ChatStore>) {
             .deleted
     );
 
-    assert!(store.apply_delete(&room.id, &m.id).await.unwrap());
+    assert!(store.apply_delete(&room.id, &m.id, 1).await.unwrap());
     // It keeps its place in the history, its ids and times; its content is gone.
     let tombstone = Message {
         body: String::new(),
         attachments: Vec::new(),
         deleted: true,
+        rev: 1,
         ..m.clone()
     };
     assert_eq!(
@@ -439,7 +448,7 @@ async fn delete_is_final(store: Arc<dyn ChatStore>) {
     );
 
     // A second delete, and a redelivery of the original, change nothing.
-    assert!(!store.apply_delete(&room.id, &m.id).await.unwrap());
+    assert!(!store.apply_delete(&room.id, &m.id, 2).await.unwrap());
     assert_eq!(
         store.insert_messages(&all).await.unwrap(),
         Inserted {

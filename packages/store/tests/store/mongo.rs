@@ -78,7 +78,12 @@ async fn a_numeric_deleted_flag_reads_as_a_boolean() {
     let read_gone = store.message(&room.id, &gone.id).await;
     let read_kept = store.message(&room.id, &kept.id).await;
     let edited = store
-        .apply_edit(&room.id, &gone.id, "revived", Timestamp::now())
+        .apply_edit(&models::chat::Message {
+            body: "revived".into(),
+            edited_at: Some(Timestamp::now()),
+            rev: 1,
+            ..gone.clone()
+        })
         .await;
     drop_database(&url, &database).await;
 

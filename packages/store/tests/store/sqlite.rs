@@ -157,19 +157,25 @@ async fn chat_data_survives_reopening_the_file() {
         store.insert_messages(&stored).await.unwrap();
         assert!(store.add_member(&room.id, "dave").await.unwrap());
         assert!(store.set_read(&room.id, "bob", 2).await.unwrap());
+        let edit = Message {
+            body: "edited".into(),
+            edited_at: Some(later()),
+            rev: 1,
+            ..stored[0].clone()
+        };
+        assert!(store.apply_edit(&edit).await.unwrap());
         assert!(
             store
-                .apply_edit(&room.id, &stored[0].id, "edited", later())
+                .apply_delete(&room.id, &stored[1].id, 2)
                 .await
                 .unwrap()
         );
-        assert!(store.apply_delete(&room.id, &stored[1].id).await.unwrap());
     }
 
     let store = SqliteStore::open(&path).expect("reopen");
     let reopened = store.room(&room.id).await.unwrap().unwrap();
     assert_eq!(reopened.members, ["alice", "bob", "dave"]);
-    assert_eq!(reopened.last_seq, 2);
+    assert_eq!((reopened.last_seq, reopened.rev), (2, 2));
     assert_eq!(reopened.last_activity, stored[1].created_at);
     assert_eq!(
         store.direct_room("alice:carol").await.unwrap(),
@@ -183,12 +189,14 @@ async fn chat_data_survives_reopening_the_file() {
             Message {
                 body: "edited".into(),
                 edited_at: Some(later()),
+                rev: 1,
                 ..stored[0].clone()
             },
             Message {
                 body: String::new(),
                 attachments: Vec::new(),
                 deleted: true,
+                rev: 2,
                 ..stored[1].clone()
             },
         ]
@@ -396,5 +404,5 @@ async fn a_version_1_file_gains_the_chat_tables() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     // Every batch after the first was applied.
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }

@@ -16,7 +16,7 @@ use models::chat::Message;
 pub type Emit = Arc<dyn Fn(Message) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 #[derive(Default)]
-pub struct Ordering {
+pub struct BroadcastOrder {
     rooms: Mutex<HashMap<String, Arc<RoomQueue>>>,
     emit: OnceLock<Emit>,
 }
@@ -28,7 +28,7 @@ struct RoomQueue {
     pending: tokio::sync::Mutex<BTreeMap<u64, Option<Message>>>,
 }
 
-impl Ordering {
+impl BroadcastOrder {
     /// Sets how messages are broadcast; once, when the Socket.IO server exists.
     pub fn set_emitter(&self, emit: Emit) {
         let _ = self.emit.set(emit);
@@ -37,7 +37,7 @@ impl Ordering {
     fn room(&self, room_id: &str) -> Arc<RoomQueue> {
         self.rooms
             .lock()
-            .expect("ordering lock")
+            .expect("broadcast order lock")
             .entry(room_id.to_string())
             .or_default()
             .clone()
@@ -90,7 +90,7 @@ impl Ordering {
     /// Stops tracking the room when nothing of it is in flight: no call holds its queue (one
     /// that is sequencing or settling does) and no seq waits to be settled.
     fn forget_if_idle(&self, room_id: &str) {
-        let mut rooms = self.rooms.lock().expect("ordering lock");
+        let mut rooms = self.rooms.lock().expect("broadcast order lock");
         let idle = rooms.get(room_id).is_some_and(|room| {
             Arc::strong_count(room) == 1 && room.pending.try_lock().is_ok_and(|p| p.is_empty())
         });
@@ -102,11 +102,11 @@ impl Ordering {
     /// How many rooms are tracked now.
     #[cfg(test)]
     fn tracked(&self) -> usize {
-        self.rooms.lock().expect("ordering lock").len()
+        self.rooms.lock().expect("broadcast order lock").len()
     }
 }
 
-/// What [`Ordering::sequence`] needs to know of a sequencing outcome.
+/// What [`BroadcastOrder::sequence`] needs to know of a sequencing outcome.
 pub trait Fresh {
     /// The seq, when the message is new (a retried `client_id` is not broadcast again).
     fn fresh_seq(&self) -> Option<u64>;
@@ -124,7 +124,7 @@ mod tests {
 
     use models::chat::Message;
 
-    use super::{Fresh, Ordering};
+    use super::{BroadcastOrder, Fresh};
 
     struct Seq(u64);
 
@@ -144,10 +144,10 @@ mod tests {
         .expect("a message")
     }
 
-    fn recording(ordering: &Ordering) -> Arc<Mutex<Vec<(String, u64)>>> {
+    fn recording(order: &BroadcastOrder) -> Arc<Mutex<Vec<(String, u64)>>> {
         let sent = Arc::new(Mutex::new(Vec::new()));
         let log = sent.clone();
-        ordering.set_emitter(Arc::new(move |m: Message| {
+        order.set_emitter(Arc::new(move |m: Message| {
             log.lock().unwrap().push((m.room_id.clone(), m.seq));
             Box::pin(async {})
         }));
@@ -156,32 +156,32 @@ mod tests {
 
     #[tokio::test]
     async fn broadcasts_in_seq_order_and_forgets_settled_rooms() {
-        let ordering = Ordering::default();
-        let sent = recording(&ordering);
+        let order = BroadcastOrder::default();
+        let sent = recording(&order);
         for room in ["a", "b"] {
             for seq in 1..=3 {
-                ordering
+                order
                     .sequence(room, || async move { Ok::<_, ()>(Seq(seq)) })
                     .await
                     .unwrap();
             }
         }
         // Settled out of order: 3 and 2 wait for 1; a given-up seq lets the next ones go.
-        ordering.settle("a", 3, Some(message("a", 3))).await;
-        ordering.settle("b", 2, None).await;
-        ordering.settle("a", 2, Some(message("a", 2))).await;
+        order.settle("a", 3, Some(message("a", 3))).await;
+        order.settle("b", 2, None).await;
+        order.settle("a", 2, Some(message("a", 2))).await;
         assert!(sent.lock().unwrap().is_empty());
-        assert_eq!(ordering.tracked(), 2);
+        assert_eq!(order.tracked(), 2);
 
-        ordering.settle("a", 1, Some(message("a", 1))).await;
-        ordering.settle("b", 1, Some(message("b", 1))).await;
-        ordering.settle("b", 3, Some(message("b", 3))).await;
+        order.settle("a", 1, Some(message("a", 1))).await;
+        order.settle("b", 1, Some(message("b", 1))).await;
+        order.settle("b", 3, Some(message("b", 3))).await;
         let expected: Vec<(String, u64)> = [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 3)]
             .into_iter()
             .map(|(room, seq)| (room.to_owned(), seq))
             .collect();
         assert_eq!(*sent.lock().unwrap(), expected);
         // Nothing in flight: no room is kept.
-        assert_eq!(ordering.tracked(), 0);
+        assert_eq!(order.tracked(), 0);
     }
 }

@@ -1,6 +1,7 @@
-//! The rooms API (`/api/rooms`): creating groups and direct rooms, membership, and history.
-//! Membership changes take effect on live sockets at once: the user's sockets join or leave
-//! the room's Socket.IO room and get `room:added` / `room:removed`.
+//! The rooms API (`/api/rooms`): creating groups and direct rooms, membership, history and read
+//! pointers. Membership changes take effect on live sockets at once: the user's sockets join or
+//! leave the room's Socket.IO room and get `room:added` / `room:removed`, and every member gets
+//! the room as it is now (`room:updated`).
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use axum::Router;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use models::chat::Room;
+use models::chat::{Room, RoomInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service_kit::Json;
@@ -18,21 +19,31 @@ use store::{Page, RoomRecord};
 use token::{AuthUser, Verifier};
 
 use crate::chat::Chat;
-use crate::socket::{chat_room, to_rooms, user_room};
+use crate::emit::Emitter;
 use crate::{Error, Result};
 
 /// What the rooms handlers share.
 pub struct RoomsState<A: Adapter> {
     pub chat: Arc<Chat>,
-    pub io: SocketIo<A>,
+    pub emit: Emitter<A>,
     pub verifier: Arc<Verifier>,
+}
+
+impl<A: Adapter> RoomsState<A> {
+    pub fn new(chat: Arc<Chat>, io: SocketIo<A>, verifier: Arc<Verifier>) -> Self {
+        RoomsState {
+            chat,
+            emit: Emitter::new(io),
+            verifier,
+        }
+    }
 }
 
 impl<A: Adapter> Clone for RoomsState<A> {
     fn clone(&self) -> Self {
         RoomsState {
             chat: self.chat.clone(),
-            io: self.io.clone(),
+            emit: self.emit.clone(),
             verifier: self.verifier.clone(),
         }
     }
@@ -55,23 +66,15 @@ pub fn router<A: Adapter>(state: RoomsState<A>) -> Router {
             delete(remove_member::<A>),
         )
         .route("/api/rooms/{id}/messages", get(messages::<A>))
+        .route("/api/rooms/{id}/reads", get(reads::<A>))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
 
-/// Puts every socket of `user_id` into the room and tells them.
+/// Puts every socket of `user_id` into the room and tells them, with who of the room's other
+/// members is online: presence is otherwise sent at connect and on changes only.
 async fn announce_added<A: Adapter>(state: &RoomsState<A>, user_id: &str, room: &Room) {
-    let Some(ops) = to_rooms(&state.io, user_room(user_id)) else {
-        return;
-    };
-    if let Err(e) = ops.clone().join(chat_room(&room.id)).await {
-        tracing::warn!(error = %e, "sockets did not join the room");
-    }
-    if let Err(e) = ops.clone().emit("room:added", room).await {
-        tracing::warn!(error = %e, "room:added not sent");
-    }
-    // Presence is otherwise sent at connect and on changes only: without this, a new room's
-    // members would not know who of the others is online until someone reconnects.
+    state.emit.room_added(user_id, room).await;
     let others: Vec<String> = room
         .members
         .iter()
@@ -79,16 +82,14 @@ async fn announce_added<A: Adapter>(state: &RoomsState<A>, user_id: &str, room: 
         .cloned()
         .collect();
     match state.chat.online_among(&others).await {
-        Ok(online) => {
-            for other in online {
-                let event = json!({"user_id": other, "online": true});
-                if let Err(e) = ops.clone().emit("presence", &event).await {
-                    tracing::warn!(error = %e, "presence not sent");
-                }
-            }
-        }
+        Ok(online) => state.emit.presence_to_user(user_id, &online).await,
         Err(e) => tracing::warn!(error = %e, "presence of the new room's members unavailable"),
     }
+}
+
+/// The room as it is now, to every member.
+async fn announce_updated<A: Adapter>(state: &RoomsState<A>, room: Room) {
+    state.emit.room_updated(RoomInfo::from(room)).await;
 }
 
 async fn announce_created<A: Adapter>(state: &RoomsState<A>, record: &RoomRecord) -> Result<Room> {
@@ -178,13 +179,9 @@ async fn add_member<A: Adapter>(
             .await
             .is_ok_and(|on| !on.is_empty())
         {
-            let event = json!({"user_id": body.user_id, "online": true});
-            if let Some(ops) = to_rooms(&state.io, chat_room(&id))
-                && let Err(e) = ops.emit("presence", &event).await
-            {
-                tracing::warn!(error = %e, "presence not sent");
-            }
+            state.emit.presence_to_room(&id, &body.user_id, true).await;
         }
+        announce_updated(&state, room).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -195,13 +192,11 @@ async fn remove_member<A: Adapter>(
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     state.chat.remove_member(&caller.id, &id, &user_id).await?;
-    if let Some(ops) = to_rooms(&state.io, user_room(&user_id)) {
-        if let Err(e) = ops.clone().leave(chat_room(&id)).await {
-            tracing::warn!(error = %e, "sockets did not leave the room");
-        }
-        if let Err(e) = ops.emit("room:removed", &json!({"room_id": id})).await {
-            tracing::warn!(error = %e, "room:removed not sent");
-        }
+    state.emit.room_removed(&user_id, &id).await;
+    match state.chat.room_info(&id).await {
+        Ok(Some(room)) => state.emit.room_updated(room).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "room:updated not sent"),
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -240,4 +235,19 @@ async fn messages<A: Adapter>(
     Ok(Json(
         json!({"messages": page.messages, "has_more": page.has_more}),
     ))
+}
+
+async fn reads<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let reads: Vec<Value> = state
+        .chat
+        .reads(&id, &caller.id)
+        .await?
+        .into_iter()
+        .map(|(user_id, seq)| json!({"user_id": user_id, "seq": seq}))
+        .collect();
+    Ok(Json(json!({"reads": reads})))
 }

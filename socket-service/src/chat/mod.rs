@@ -1,0 +1,100 @@
+//! The chat logic, written once against the seams (store, sequencer, hand-off, presence, rate
+//! limiter) and unaware of the run mode and of Socket.IO. Callers (the socket handlers and the
+//! rooms API) turn its results into acks, responses and emits.
+//!
+//! One module per concern:
+//!
+//! - [`send`]: new messages: checks, sequencing in each socket's emit order, the hand-off.
+//! - [`changes`]: edits and deletes, each a change with the room's next `rev`.
+//! - [`history`]: pages of history and `sync` (new messages by `seq`, changes by `rev`).
+//! - [`reads`]: read pointers.
+//! - [`typing`]: who is typing where, and what of it to relay.
+//! - [`rooms`]: rooms as members see them, groups, direct rooms, membership changes.
+
+pub mod changes;
+pub mod history;
+pub mod reads;
+pub mod rooms;
+pub mod send;
+pub mod typing;
+
+use std::sync::Arc;
+
+use handoff::HandOff;
+use presence::Presence;
+use rate_limit::RateLimiter;
+use sequencer::Sequencer;
+use store::{AuthStore, ChatStore, FileStore};
+
+use crate::broadcast_order::BroadcastOrder;
+use crate::config::Limits;
+use crate::membership::Membership;
+use crate::{Error, Result};
+
+pub use history::{HistoryPage, MAX_PAGE};
+pub use send::{EmitOrder, Turn};
+
+/// Everything the logic talks to.
+pub struct Deps {
+    pub users: Arc<dyn AuthStore>,
+    pub store: Arc<dyn ChatStore>,
+    /// File metadata: what a message may attach, and which files its deletion removes.
+    pub files: Arc<dyn FileStore>,
+    pub sequencer: Arc<dyn Sequencer>,
+    pub handoff: Arc<dyn HandOff>,
+    pub presence: Arc<dyn Presence>,
+    pub limiter: Arc<dyn RateLimiter>,
+}
+
+pub struct Chat {
+    deps: Deps,
+    limits: Limits,
+    membership: Arc<Membership>,
+    broadcast_order: BroadcastOrder,
+    typing: typing::Typists,
+}
+
+impl Chat {
+    pub fn new(deps: Deps, limits: Limits, membership: Arc<Membership>) -> Self {
+        Chat {
+            deps,
+            limits,
+            membership,
+            broadcast_order: BroadcastOrder::default(),
+            typing: typing::Typists::default(),
+        }
+    }
+
+    /// How accepted messages are broadcast, in seq order per room.
+    pub fn broadcast_order(&self) -> &BroadcastOrder {
+        &self.broadcast_order
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn deps(&self) -> &Deps {
+        &self.deps
+    }
+
+    /// `not_found` for non-members, so a room's existence is never revealed to outsiders.
+    pub async fn require_member(&self, room_id: &str, user_id: &str) -> Result<()> {
+        if self.membership.is_member(room_id, user_id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound("room"))
+        }
+    }
+
+    /// Those of `users` who are online.
+    pub async fn online_among(&self, users: &[String]) -> Result<Vec<String>> {
+        let online = self.deps.presence.online(users).await?;
+        Ok(users
+            .iter()
+            .zip(online)
+            .filter(|(_, on)| *on)
+            .map(|(u, _)| u.clone())
+            .collect())
+    }
+}

@@ -1,0 +1,335 @@
+//! New messages: the checks a message must pass, its `seq` (given in the order its socket
+//! emitted it), the durable hand-off, and the broadcast in `seq` order.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use models::Timestamp;
+use models::chat::{FileRef, Message};
+use models::events::Event;
+use models::socket::SendPayload;
+use rate_limit::Decision;
+use sequencer::HandOffState;
+use store::{FileState, NewMessage};
+
+use super::Chat;
+use crate::{Error, Result};
+
+/// A message carries at most this many files.
+const MAX_ATTACHMENTS: usize = 10;
+
+/// The order in which one socket emitted events of one kind, kept where it matters: sends are
+/// sequenced in it, typing events relayed in it. Events run concurrently (a client may
+/// pipeline sends without waiting for acks); each takes a [`Turn`] when its packet arrives, and
+/// waits for it only for the step that must keep the order.
+#[derive(Default)]
+pub struct EmitOrder {
+    state: Mutex<OrderState>,
+    advanced: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct OrderState {
+    next_ticket: u64,
+    /// The ticket whose turn it is.
+    serving: u64,
+    /// Tickets after `serving` that are already done (refused before sequencing, or dropped).
+    done: BTreeSet<u64>,
+}
+
+/// One event's place in its socket's [`EmitOrder`]. Dropping it (once the ordered step is done,
+/// or on a refusal before) lets the next event go.
+pub struct Turn {
+    order: Arc<EmitOrder>,
+    ticket: u64,
+}
+
+impl EmitOrder {
+    /// The next place in line; take it in the order packets arrive.
+    pub fn ticket(self: &Arc<Self>) -> Turn {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        Turn {
+            order: self.clone(),
+            ticket,
+        }
+    }
+}
+
+impl Turn {
+    /// A turn in a line of its own: for a send not ordered after any other.
+    pub fn alone() -> Turn {
+        Arc::new(EmitOrder::default()).ticket()
+    }
+
+    /// Waits until every earlier event of the line is done or refused.
+    pub async fn wait(&self) {
+        loop {
+            let advanced = self.order.advanced.notified();
+            tokio::pin!(advanced);
+            advanced.as_mut().enable();
+            if self
+                .order
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .serving
+                == self.ticket
+            {
+                return;
+            }
+            advanced.await;
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut guard = self
+            .order
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let state = &mut *guard;
+        state.done.insert(self.ticket);
+        let mut moved = false;
+        while state.done.remove(&state.serving) {
+            state.serving += 1;
+            moved = true;
+        }
+        drop(guard);
+        if moved {
+            self.order.advanced.notify_waiters();
+        }
+    }
+}
+
+impl Chat {
+    /// Sequences, hands off (durably) and returns the message; `fresh` is false for a retried
+    /// `client_id`, which must not be broadcast again.
+    pub async fn send(&self, user_id: &str, p: SendPayload, turn: Turn) -> Result<(Message, bool)> {
+        let client_id_len = p.client_id.chars().count();
+        if !(1..=64).contains(&client_id_len) {
+            return Err(Error::Invalid(
+                "client_id must be 1 to 64 characters".into(),
+            ));
+        }
+        self.require_member(&p.room_id, user_id).await?;
+        // A retry of an accepted message is answered with its original whatever the checks
+        // below say now (its files are bound to it, its sender may be over the rate). Where the
+        // sequencer recognizes any retry of this id itself (the embedded one always; Redis for
+        // recent time-stamped ids, within its dedupe window), it answers the retries that pass
+        // the checks, so the store is asked only when a check refuses. Otherwise a retry may
+        // be older than what the sequencer remembers: the store is asked first, which also
+        // keeps such retries out of the rate limit.
+        let recognized = self.deps.sequencer.recognizes_retry_of(&p.client_id);
+        if !recognized && let Some(original) = self.original(user_id, &p).await? {
+            return Ok((original, false));
+        }
+        let (body, attachments) = match self.admit(user_id, &p).await {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                if recognized && let Some(original) = self.original(user_id, &p).await? {
+                    return Ok((original, false));
+                }
+                return Err(refused);
+            }
+        };
+        let new = NewMessage {
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            room_id: p.room_id.clone(),
+            sender_id: user_id.to_string(),
+            client_id: p.client_id,
+            body,
+            attachments,
+            reply_to: p.reply_to,
+            created_at: Timestamp::now(),
+        };
+        let sequencer = &self.deps.sequencer;
+        // Sequenced in the socket's emit order; the checks above ran concurrently.
+        turn.wait().await;
+        let sequenced = self
+            .broadcast_order
+            .sequence(&p.room_id, || sequencer.sequence(new))
+            .await;
+        drop(turn);
+        let sequenced = sequenced?;
+        // A retry publishes again unless the original's hand-off is known to have completed:
+        // a node that died between sequencing and publishing leaves the message only in the
+        // sequencer, and the sender's retry must complete the hand-off.
+        let published = if sequenced.handed_off
+            || (!sequenced.fresh && self.original_handed_off(&sequenced.message).await?)
+        {
+            Ok(())
+        } else {
+            self.deps
+                .handoff
+                .publish(&Event::MessageCreated {
+                    message: sequenced.message.clone(),
+                })
+                .await
+        };
+        if sequenced.fresh {
+            let broadcast = published.is_ok().then(|| sequenced.message.clone());
+            self.broadcast_order
+                .settle(&p.room_id, sequenced.message.seq, broadcast)
+                .await;
+        }
+        if !sequenced.handed_off {
+            let outcome = match published {
+                Ok(()) => HandOffState::Done,
+                Err(_) => HandOffState::Failed,
+            };
+            // Recorded in the background: the sender's ack does not wait on it.
+            let sequencer = self.deps.sequencer.clone();
+            let message = sequenced.message.clone();
+            tokio::spawn(async move {
+                if let Err(e) = sequencer.record_hand_off(&message, outcome).await {
+                    // A later retry waits out the in-flight window, then hands off once
+                    // more; consumers ignore the duplicate.
+                    tracing::warn!(error = %e, "hand-off outcome not recorded");
+                }
+            });
+        }
+        published?;
+        if sequenced.fresh && !sequenced.message.attachments.is_empty() {
+            self.bind_attachments(&sequenced.message).await;
+        }
+        Ok((sequenced.message, sequenced.fresh))
+    }
+
+    /// The message this sender already sent with this `client_id`, if any.
+    async fn original(&self, user_id: &str, p: &SendPayload) -> Result<Option<Message>> {
+        Ok(self
+            .deps
+            .store
+            .message_by_client_id(&p.room_id, user_id, &p.client_id)
+            .await?)
+    }
+
+    /// The checks a new message must pass: body, attachments, reply, the hand-off being up, and
+    /// the sender's rate. Returns the body and attachments to store.
+    async fn admit(&self, user_id: &str, p: &SendPayload) -> Result<(String, Vec<FileRef>)> {
+        let body = self.checked_body(&p.body, !p.attachments.is_empty())?;
+        let attachments = self
+            .checked_attachments(&p.room_id, user_id, &p.attachments)
+            .await?;
+        if let Some(reply_to) = &p.reply_to
+            && self
+                .deps
+                .store
+                .message(&p.room_id, reply_to)
+                .await?
+                .is_none()
+        {
+            return Err(Error::Invalid(
+                "reply_to must be a message of the same room".into(),
+            ));
+        }
+        if !self.deps.handoff.is_available() {
+            return Err(Error::Unavailable("the hand-off is down".into()));
+        }
+        if let Decision::Limited { retry_after } = self
+            .deps
+            .limiter
+            .hit(&format!("send:{user_id}"), self.limits.send_rate)
+            .await?
+        {
+            return Err(Error::RateLimited(retry_after));
+        }
+        Ok((body, attachments))
+    }
+
+    /// The files a message may carry: `ready` files of the same room, uploaded by the sender
+    /// and not carried by another message. Anything else is refused with the file named.
+    async fn checked_attachments(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<FileRef>> {
+        if ids.len() > MAX_ATTACHMENTS {
+            return Err(Error::Invalid(format!(
+                "attachments: at most {MAX_ATTACHMENTS} per message"
+            )));
+        }
+        let mut seen = HashSet::new();
+        let mut refs = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
+            let file = self.deps.files.file(id).await?;
+            let usable = file.as_ref().is_some_and(|f| {
+                f.room_id == room_id && f.uploader_id == user_id && f.message_id.is_none()
+            });
+            match file {
+                Some(f) if usable && f.state == FileState::Ready => {
+                    refs.extend(f.to_file().map(|f| f.to_ref()));
+                }
+                Some(f) if usable && f.state == FileState::Pending => {
+                    return Err(Error::Invalid(format!(
+                        "attachments: file {id} is still pending; complete its upload first"
+                    )));
+                }
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "attachments: file {id} is not a ready file of yours in this room"
+                    )));
+                }
+            }
+        }
+        Ok(refs)
+    }
+
+    /// Records which message carries the files, so that deleting it removes them. The message
+    /// is already out; a file another message took in the meantime stays with that one.
+    async fn bind_attachments(&self, message: &Message) {
+        let ids: Vec<String> = message.attachments.iter().map(|f| f.id.clone()).collect();
+        match self.deps.files.attach_files(&ids, &message.id).await {
+            Ok(bound) if bound.len() < ids.len() => {
+                tracing::warn!(message_id = %message.id, "an attachment was taken by another message");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, message_id = %message.id, "attachments not bound"),
+        }
+    }
+
+    /// A retry that arrives while the original's hand-off may still be in flight (on this or
+    /// another node) waits for its outcome instead of publishing a second copy; once that
+    /// hand-off is overdue (its node died, or it failed), the retry completes it itself.
+    async fn original_handed_off(&self, original: &Message) -> Result<bool> {
+        const IN_FLIGHT: i64 = 6_000;
+        let deadline = original.created_at.millis() + IN_FLIGHT;
+        loop {
+            match self.deps.sequencer.hand_off_state(original).await? {
+                HandOffState::Done => return Ok(true),
+                HandOffState::Failed => return Ok(false),
+                HandOffState::Pending if Timestamp::now().millis() >= deadline => {
+                    return Ok(false);
+                }
+                HandOffState::Pending => {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+            }
+        }
+    }
+
+    /// A message body as stored: trimmed, not empty unless files carry the message, within the
+    /// length limit.
+    pub(super) fn checked_body(&self, body: &str, has_attachments: bool) -> Result<String> {
+        let trimmed = body.trim();
+        let len = trimmed.chars().count();
+        if len == 0 && !has_attachments {
+            return Err(Error::Invalid("body must not be empty".into()));
+        }
+        if len > self.limits.max_body_chars {
+            return Err(Error::Invalid(format!(
+                "body must be at most {} characters",
+                self.limits.max_body_chars
+            )));
+        }
+        Ok(trimmed.to_string())
+    }
+}
