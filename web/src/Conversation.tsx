@@ -1,5 +1,5 @@
 import { useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
-import type { FileRef, Message, Room } from "./api";
+import type { FileRef, Message, Room, User } from "./api";
 import type { ChatClient, Pending, State } from "./client";
 import { directPeer, roomTitle, sizeOf, timeOf, userName } from "./names";
 
@@ -52,7 +52,7 @@ export function Conversation({ client, state, room, onBack }: Props) {
   const readers = new Map<number, string[]>();
   for (const [userId, seq] of Object.entries(state.reads[room.id] ?? {})) {
     if (userId === state.me.id) continue;
-    const at = [...messages].reverse().find((m) => m.seq <= seq && m.sender_id !== userId);
+    const at = [...messages].reverse().find((m) => m.seq <= seq && m.sender_id !== userId && m.kind !== "system");
     if (at) readers.set(at.seq, [...(readers.get(at.seq) ?? []), userId]);
   }
   const typists = Object.keys(state.typing[room.id] ?? {}).filter((u) => u !== state.me.id);
@@ -79,16 +79,22 @@ export function Conversation({ client, state, room, onBack }: Props) {
           <li className="hint center">This is the beginning of the conversation.</li>
         )}
         {!history?.loaded && <li className="hint center">Loading…</li>}
-        {messages.map((m) => (
-          <MessageItem
-            key={m.seq}
-            client={client}
-            state={state}
-            room={room}
-            message={m}
-            readBy={readers.get(m.seq)}
-          />
-        ))}
+        {messages.map((m) =>
+          m.kind === "system" ? (
+            <li key={m.seq} className="hint center system" data-seq={m.seq}>
+              {systemText(state.users, m)}
+            </li>
+          ) : (
+            <MessageItem
+              key={m.seq}
+              client={client}
+              state={state}
+              room={room}
+              message={m}
+              readBy={readers.get(m.seq)}
+            />
+          ),
+        )}
         {pending.map((p) => (
           <PendingItem key={p.client_id} client={client} pending={p} />
         ))}
@@ -227,6 +233,36 @@ function MessageItem({
       )}
     </li>
   );
+}
+
+/** What a system message records, in words. */
+function systemText(users: Record<string, User>, m: Message): string {
+  const who = userName(users, m.sender_id);
+  const whom = m.system?.user_id ? userName(users, m.system.user_id) : "someone";
+  switch (m.system?.event) {
+    case "created":
+      return `${who} created the conversation`;
+    case "member_added":
+      return `${who} added ${whom}`;
+    case "member_removed":
+      return `${who} removed ${whom}`;
+    case "member_left":
+      return `${who} left`;
+    case "member_joined":
+      return `${who} joined`;
+    case "renamed":
+      return `${who} renamed the group to “${m.system.name ?? ""}”`;
+    case "topic_changed":
+      return m.system.topic ? `${who} set the topic to “${m.system.topic}”` : `${who} cleared the topic`;
+    case "role_changed": {
+      const role = m.system.role === "owner" ? "the owner" : m.system.role === "admin" ? "an admin" : "a member";
+      return `${who} made ${whom} ${role}`;
+    }
+    case "banned":
+      return `${who} banned ${whom}`;
+    default:
+      return `${who} changed the conversation`;
+  }
 }
 
 function PendingItem({ client, pending: p }: { client: ChatClient; pending: Pending }) {

@@ -27,6 +27,29 @@ export interface Room {
   last_seq: number;
   last_read_seq: number;
   unread: number;
+  /** (v2) The room's change counter (see `Message.rev`); absent from an older server. */
+  rev?: number;
+}
+
+/** A `Room` without the caller's own fields: what `room:updated` carries. */
+export type RoomInfo = Omit<Room, "last_read_seq" | "unread">;
+
+/** (v2) What a system message records: a change of the room. */
+export interface SystemEvent {
+  event:
+    | "created"
+    | "member_added"
+    | "member_removed"
+    | "member_left"
+    | "member_joined"
+    | "renamed"
+    | "topic_changed"
+    | "role_changed"
+    | "banned";
+  user_id?: string;
+  name?: string;
+  topic?: string;
+  role?: string;
 }
 
 export interface FileRef {
@@ -48,6 +71,14 @@ export interface Message {
   created_at: string;
   edited_at: string | null;
   deleted: boolean;
+  /**
+   * (v2) The room's `rev` when this message last changed (0 if it never did); absent from an
+   * older server.
+   */
+  rev?: number;
+  /** (v2) "system" for a record of a room change (empty body, `system` says what); else "user". */
+  kind?: "user" | "system";
+  system?: SystemEvent | null;
 }
 
 export interface FileInfo extends FileRef {

@@ -3,13 +3,31 @@
 // - Messages are kept per room in `seq` order; a `seq` past the next expected one means
 //   something was missed, and `sync` fetches it. Every (re)connect re-reads the room list and
 //   syncs every room the app holds messages of, so what happened while offline shows up.
+// - The sync cursor of a room is the last `seq` held without a hole and the highest `rev` (the
+//   room's change counter) whose changes are all held. `sync` answers with the new messages and
+//   with the held ones that changed since (`changed`), so an edit or a delete made while this
+//   client was away shows too. An older server that answers without `changed` just skips that.
+// - Read markers come from live `read` events and, when a room is loaded and on every
+//   reconnect, from `GET /api/rooms/{id}/reads`, so they survive a reload.
+// - Socket.IO reconnects by itself when the connection drops or a stopping server closes it;
+//   the only server-side disconnect the app answers is `auth:expired` (a fresh token, then back).
 // - Sending shows the message at once with a `client_id`; it is (re)sent with that same id
 //   until acknowledged, so a retry never duplicates. Refused messages stay, marked failed.
 // - The state is immutable: every change replaces the `State` object and notifies the
 //   subscribers (React reads it with `useSyncExternalStore`).
 
 import { io, type Socket } from "socket.io-client";
-import { Api, ApiError, type FileInfo, type FileRef, type Message, type Room, type Upload, type User } from "./api";
+import {
+  Api,
+  ApiError,
+  type FileInfo,
+  type FileRef,
+  type Message,
+  type Room,
+  type RoomInfo,
+  type Upload,
+  type User,
+} from "./api";
 
 export type Connection = "connecting" | "online" | "offline";
 
@@ -52,13 +70,32 @@ export interface State {
   /** room → user → when the indicator lapses (ms since the epoch). */
   typing: Record<string, Record<string, number>>;
   online: Record<string, boolean>;
-  /** room → user → the highest `seq` that user has read (from live `read` events). */
+  /** room → user → the highest `seq` that user has read (live `read` events and `GET …/reads`). */
   reads: Record<string, Record<string, number>>;
   users: Record<string, User>;
   active: string | null;
 }
 
 type Ack<T> = ({ ok: true } & T) | { ok: false; error: { code: string; message: string; retry_after_ms?: number } };
+
+/** One room's place in a `sync`: what we hold (`after_seq`) and which changes we have (`after_rev`). */
+interface SyncCursor {
+  room_id: string;
+  after_seq: number;
+  after_rev: number;
+}
+
+/** One room of a `sync` answer; `changed`, `changed_more` and `rev` are absent from an older server. */
+interface SyncRoom {
+  room_id: string;
+  messages: Message[];
+  has_more: boolean;
+  changed?: Message[];
+  changed_more?: boolean;
+  rev?: number;
+  /** This room was refused (we are no longer a member, say); the others are answered. */
+  error?: { code: string; message: string };
+}
 
 const ACK_TIMEOUT_MS = 15_000;
 const TYPING_SHOWN_MS = 6_000;
@@ -89,12 +126,40 @@ function emptyHistory(): History {
   return { messages: [], loaded: false, hasOlder: true, loadingOlder: false };
 }
 
-/** Merges `incoming` into `current` (both ascending by seq); a newer copy of a seq wins. */
+/**
+ * The later of two copies of one message: the incoming one, unless the held one changed later
+ * (a higher `rev`) or is deleted (a delete is final; `message:deleted` carries no `rev`).
+ */
+function newer(held: Message, incoming: Message): Message {
+  if (held.deleted && !incoming.deleted) return held;
+  if ((held.rev ?? 0) > (incoming.rev ?? 0)) return held;
+  return incoming;
+}
+
+/** Merges `incoming` into `current` (both ascending by seq); the later copy of a seq wins. */
 function merge(current: Message[], incoming: Message[]): Message[] {
   const bySeq = new Map<number, Message>();
   for (const m of current) bySeq.set(m.seq, m);
-  for (const m of incoming) bySeq.set(m.seq, m);
+  for (const m of incoming) {
+    const held = bySeq.get(m.seq);
+    bySeq.set(m.seq, held ? newer(held, m) : m);
+  }
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+}
+
+/** The people a message names: its sender, and whom a system message is about. */
+function people(messages: Message[]): string[] {
+  return messages.flatMap((m) => (m.system?.user_id ? [m.sender_id, m.system.user_id] : [m.sender_id]));
+}
+
+/** The last `seq` of the run of messages held without a hole from the first one held (0 when none). */
+function contiguousEnd(messages: Message[]): number {
+  let end = messages[0]?.seq ?? 0;
+  for (const m of messages) {
+    if (m.seq > end + 1) break;
+    end = Math.max(end, m.seq);
+  }
+  return end;
 }
 
 export class ChatClient {
@@ -107,6 +172,21 @@ export class ChatClient {
   private readonly urls = new Map<string, { url: Promise<string>; until: number }>();
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  /**
+   * room → the highest `rev` whose changes this client holds: the `after_rev` of its next `sync`.
+   * Raised by a finished `sync`, and by live `message:updated` events only while nothing is
+   * outstanding (after a reconnect's catch-up, and outside a `sync` of that room), so a change
+   * missed while away can never hide behind a later one seen live.
+   */
+  private readonly revs = new Map<string, number>();
+  /** room → how many `sync` calls of it are under way. */
+  private readonly syncing = new Map<string, number>();
+  /** room → the highest `rev` seen at all, whether or not everything before it is held. */
+  private readonly seenRevs = new Map<string, number>();
+  /** This connection's catch-up (`sync` of every held room) has finished. */
+  private caughtUp = false;
+  /** The server said `auth:expired`: its coming disconnect is to be answered with a fresh token. */
+  private expired = false;
 
   constructor(
     readonly api: Api,
@@ -180,13 +260,26 @@ export class ChatClient {
 
   private wire(): void {
     const s = this.socket;
-    s.on("connect", () => void this.connected());
+    s.on("connect", () => {
+      this.expired = false;
+      void this.connected();
+    });
+    // The server ends a socket whose access token lapsed or whose session was revoked, and says
+    // so first. A fresh token brings us back (a revoked session fails the refresh and signs out).
+    // Anything else (a dropped network, a stopping server closing the transport) Socket.IO
+    // reconnects by itself.
+    s.on("auth:expired", () => {
+      this.expired = true;
+    });
     s.on("disconnect", (reason: string) => {
+      this.caughtUp = false;
       this.set({ connection: navigator.onLine ? "connecting" : "offline", online: {}, typing: {} });
-      // The server closed us (a restart or a deploy): Socket.IO leaves that to us. Come back
-      // after a random pause, so that a whole node's clients do not return at once.
-      if (reason === "io server disconnect" && !this.closed) {
-        setTimeout(() => !this.closed && navigator.onLine && s.connect(), 500 + Math.random() * 2000);
+      if (reason === "io server disconnect" && this.expired && !this.closed) {
+        this.expired = false;
+        this.api.refresh().then(
+          () => !this.closed && navigator.onLine && s.connect(),
+          () => undefined,
+        );
       }
     });
     s.on("connect_error", (err: Error) => {
@@ -199,8 +292,17 @@ export class ChatClient {
         );
       }
     });
-    s.on("message", (m: Message) => this.receive([m]));
-    s.on("message:updated", (m: Message) => this.receive([m]));
+    s.on("message", (m: Message) => {
+      // Whoever sent it has stopped typing it.
+      const typists = this.state.typing[m.room_id];
+      if (typists?.[m.sender_id] !== undefined) {
+        const room = { ...typists };
+        delete room[m.sender_id];
+        this.set({ typing: { ...this.state.typing, [m.room_id]: room } });
+      }
+      this.receive([m]);
+    });
+    s.on("message:updated", (m: Message) => this.updated(m));
     s.on("message:deleted", (e: { room_id: string; message_id: string; seq: number }) => {
       const h = this.state.history[e.room_id];
       if (!h) return;
@@ -233,6 +335,19 @@ export class ChatClient {
     s.on("room:added", (room: Room) => {
       this.putRoom(room);
       this.resolveUsers(room.members);
+    });
+    s.on("room:updated", (info: RoomInfo) => {
+      const room = this.state.rooms[info.id];
+      if (!room) {
+        // Not on our list yet (its `room:added` may still be on the way): read the list.
+        this.loadRooms().catch(() => undefined);
+        return;
+      }
+      // Members, name and the like from the event; our own read state, and `last_seq` (raised
+      // by the messages themselves, which count as unread), stay ours.
+      const own = { last_seq: room.last_seq, last_read_seq: room.last_read_seq, unread: room.unread };
+      this.putRoom({ ...room, ...info, ...own });
+      this.resolveUsers(info.members);
     });
     s.on("room:removed", (e: { room_id: string }) => {
       const rooms = { ...this.state.rooms };
@@ -275,30 +390,80 @@ export class ChatClient {
     this.flush();
   }
 
-  /** After a (re)connect: the room list, then everything after what we hold. */
+  /**
+   * After a (re)connect: the room list, then everything after what we hold and every change to
+   * what we hold, then the read markers we may have missed.
+   */
   private async catchUp(): Promise<void> {
     await this.loadRooms();
-    const rooms = Object.entries(this.state.history)
+    const loaded = Object.entries(this.state.history)
       .filter(([id, h]) => h.loaded && this.state.rooms[id])
-      .map(([id, h]) => ({ room_id: id, after_seq: h.messages.at(-1)?.seq ?? 0 }));
-    await this.sync(rooms);
+      .map(([id]) => id);
+    await this.sync(loaded.map((id) => this.cursor(id)));
+    this.caughtUp = true;
     if (this.state.active) this.markRead(this.state.active);
+    for (const id of loaded) this.loadReads(id).catch(() => undefined);
   }
 
-  private async sync(rooms: { room_id: string; after_seq: number }[]): Promise<void> {
-    let todo = rooms;
-    while (todo.length > 0) {
-      const res = await this.emit<{ rooms: { room_id: string; messages: Message[]; has_more: boolean }[] }>("sync", {
-        rooms: todo,
-      });
-      if (!res.ok) throw new ApiError(0, res.error.code, res.error.message);
-      todo = [];
-      for (const r of res.rooms) {
-        this.receive(r.messages);
-        const last = r.messages.at(-1);
-        if (r.has_more && last) todo.push({ room_id: r.room_id, after_seq: last.seq });
+  /** Where `sync` should continue a room from: the end of what we hold, and the changes we have. */
+  private cursor(roomId: string): SyncCursor {
+    return {
+      room_id: roomId,
+      after_seq: contiguousEnd(this.state.history[roomId]?.messages ?? []),
+      after_rev: this.revs.get(roomId) ?? 0,
+    };
+  }
+
+  /**
+   * Brings the rooms up to date from their cursors: the new messages (paged while `has_more`)
+   * and the held ones that changed (paged while `changed_more`, from the `rev` of the last one).
+   * A room's cursor `rev` moves to the answer's `rev` once both are complete.
+   */
+  private async sync(rooms: SyncCursor[]): Promise<void> {
+    if (rooms.length === 0) return;
+    for (const r of rooms) this.syncing.set(r.room_id, (this.syncing.get(r.room_id) ?? 0) + 1);
+    try {
+      let todo = rooms;
+      while (todo.length > 0) {
+        const res = await this.emit<{ rooms: SyncRoom[] }>("sync", { rooms: todo });
+        if (!res.ok) throw new ApiError(0, res.error.code, res.error.message);
+        const asked = new Map(todo.map((c) => [c.room_id, c]));
+        todo = [];
+        for (const r of res.rooms) {
+          const cursor = asked.get(r.room_id);
+          if (!cursor || r.error) continue;
+          const messages = r.messages ?? [];
+          const changed = r.changed ?? [];
+          this.receive(messages);
+          this.applyChanged(r.room_id, changed);
+          const lastMessage = messages.at(-1);
+          const lastChange = changed.at(-1);
+          const moreMessages = r.has_more && lastMessage !== undefined;
+          const moreChanges = r.changed_more === true && lastChange?.rev !== undefined;
+          if (!moreMessages && !moreChanges) {
+            if (r.rev !== undefined) this.raiseRev(r.room_id, r.rev);
+            continue;
+          }
+          const next: SyncCursor = {
+            room_id: r.room_id,
+            after_seq: Math.max(cursor.after_seq, lastMessage?.seq ?? 0),
+            after_rev: moreChanges ? lastChange!.rev! : (r.rev ?? cursor.after_rev),
+          };
+          // Only ever forward: a server that says "more" without moving on is not asked again.
+          if (next.after_seq > cursor.after_seq || next.after_rev > cursor.after_rev) todo.push(next);
+        }
+      }
+    } finally {
+      for (const r of rooms) {
+        const n = (this.syncing.get(r.room_id) ?? 1) - 1;
+        if (n > 0) this.syncing.set(r.room_id, n);
+        else this.syncing.delete(r.room_id);
       }
     }
+  }
+
+  private raiseRev(roomId: string, rev: number | undefined): void {
+    if (typeof rev === "number" && rev > (this.revs.get(roomId) ?? 0)) this.revs.set(roomId, rev);
   }
 
   private emit<T>(event: string, payload: unknown): Promise<Ack<T>> {
@@ -336,6 +501,11 @@ export class ChatClient {
   }
 
   private async loadLatest(roomId: string): Promise<void> {
+    // The room's `rev` as known before the page is asked for: every change up to it is in the
+    // page, so it is where this room's `sync` starts (a page is the messages' current state).
+    const before = this.state.rooms[roomId]?.rev ?? 0;
+    const fresh = (this.state.history[roomId]?.messages.length ?? 0) === 0;
+    const reads = this.loadReads(roomId).catch(() => undefined);
     const page = await this.api.call<{ messages: Message[]; has_more: boolean }>(
       "GET",
       `/api/rooms/${encodeURIComponent(roomId)}/messages?limit=${PAGE}`,
@@ -347,14 +517,31 @@ export class ChatClient {
         [roomId]: { ...h, messages: merge(h.messages, page.messages), loaded: true, hasOlder: page.has_more },
       },
     });
-    this.resolveUsers(page.messages.map((m) => m.sender_id));
-    // Anything that arrived between the page and now.
+    if (fresh) this.raiseRev(roomId, Math.max(before, ...page.messages.map((m) => m.rev ?? 0)));
+    this.resolveUsers(people(page.messages));
+    // Anything that arrived or changed between the page and now.
     const last = this.state.history[roomId]!.messages.at(-1)?.seq ?? 0;
     const room = this.state.rooms[roomId];
-    if (room && room.last_seq > last && this.socket.connected) {
-      await this.sync([{ room_id: roomId, after_seq: last }]);
+    const changedSince = (this.seenRevs.get(roomId) ?? 0) > (this.revs.get(roomId) ?? 0);
+    if (room && (room.last_seq > last || changedSince) && this.socket.connected) {
+      await this.sync([this.cursor(roomId)]);
     }
     if (this.state.active === roomId) this.markRead(roomId);
+    await reads;
+  }
+
+  /** Every member's read pointer in the room (`GET /api/rooms/{id}/reads`), merged with what we have. */
+  private async loadReads(roomId: string): Promise<void> {
+    const res = await this.api.call<{ reads?: { user_id: string; seq: number }[] }>(
+      "GET",
+      `/api/rooms/${encodeURIComponent(roomId)}/reads`,
+    );
+    const reads = { ...(this.state.reads[roomId] ?? {}) };
+    for (const r of res?.reads ?? []) {
+      if (r.user_id === this.state.me.id || typeof r.seq !== "number") continue;
+      reads[r.user_id] = Math.max(reads[r.user_id] ?? 0, r.seq);
+    }
+    this.set({ reads: { ...this.state.reads, [roomId]: reads } });
   }
 
   async loadOlder(roomId: string): Promise<void> {
@@ -378,7 +565,7 @@ export class ChatClient {
           [roomId]: { ...now, messages: merge(now.messages, page.messages), hasOlder: page.has_more, loadingOlder: false },
         },
       });
-      this.resolveUsers(page.messages.map((m) => m.sender_id));
+      this.resolveUsers(people(page.messages));
     } catch (e) {
       const now = this.state.history[roomId]!;
       this.set({ history: { ...this.state.history, [roomId]: { ...now, loadingOlder: false } } });
@@ -411,39 +598,71 @@ export class ChatClient {
     if (messages.length === 0) return;
     const history = { ...this.state.history };
     const pending = { ...this.state.pending };
-    const gaps: { room_id: string; after_seq: number }[] = [];
-    const senders = new Set<string>();
+    const gaps = new Set<string>();
     for (const m of messages) {
-      senders.add(m.sender_id);
       const h = history[m.room_id] ?? emptyHistory();
-      if (h.loaded) {
-        const last = h.messages.at(-1)?.seq ?? 0;
-        if (m.seq > last + 1 && !gaps.some((g) => g.room_id === m.room_id)) {
-          gaps.push({ room_id: m.room_id, after_seq: last });
-        }
-      }
+      if (h.loaded && m.seq > (h.messages.at(-1)?.seq ?? 0) + 1) gaps.add(m.room_id);
       history[m.room_id] = { ...h, messages: merge(h.messages, [m]) };
       if (m.sender_id === this.state.me.id && pending[m.room_id]) {
         pending[m.room_id] = pending[m.room_id]!.filter((p) => p.client_id !== m.client_id);
       }
       const room = this.state.rooms[m.room_id];
       if (room && m.seq > room.last_seq) {
-        // Our own messages are not news to us (the server counts them until we say `read`).
-        const mine = m.sender_id === this.state.me.id;
-        this.putRoom(
-          { ...room, last_seq: m.seq, unread: mine ? room.unread : room.unread + (m.seq - room.last_seq) },
-          true,
-        );
+        // Our own messages are not news to us (the server counts them until we say `read`),
+        // and neither is a record of a room change.
+        const news = m.sender_id === this.state.me.id ? 0 : m.seq - room.last_seq - (m.kind === "system" ? 1 : 0);
+        this.putRoom({ ...room, last_seq: m.seq, unread: room.unread + news }, true);
       } else if (!room) {
         // A room we were added to but have not heard of yet.
         this.loadRooms().catch(() => undefined);
       }
     }
     this.set({ history, pending });
-    this.resolveUsers([...senders]);
-    if (gaps.length > 0 && this.socket.connected) this.sync(gaps).catch(() => undefined);
+    this.resolveUsers(people(messages));
+    // The cursor is taken after the merge: it ends before the hole, so `sync` fills it.
+    if (gaps.size > 0 && this.socket.connected) {
+      this.sync([...gaps].map((id) => this.cursor(id))).catch(() => undefined);
+    }
     const active = this.state.active;
     if (active && messages.some((m) => m.room_id === active)) this.markRead(active);
+  }
+
+  /**
+   * A message's new state (`message:updated`, or the answer to our own edit): replaces the held
+   * copy unless that one is later. One past the end of what we hold is new to us.
+   */
+  private updated(m: Message): void {
+    if (typeof m.rev === "number" && m.rev > (this.seenRevs.get(m.room_id) ?? 0)) {
+      this.seenRevs.set(m.room_id, m.rev);
+    }
+    const h = this.state.history[m.room_id];
+    const i = h ? h.messages.findIndex((x) => x.id === m.id) : -1;
+    if (h && i >= 0) {
+      const messages = [...h.messages];
+      messages[i] = newer(messages[i]!, m);
+      this.set({ history: { ...this.state.history, [m.room_id]: { ...h, messages } } });
+    } else if (h?.loaded && m.seq > (h.messages.at(-1)?.seq ?? 0)) {
+      // A message we never got (a gap makes `receive` sync).
+      this.receive([m]);
+    }
+    // An older message we do not hold is left: a page of it comes in its current state.
+    if (this.caughtUp && !this.syncing.has(m.room_id)) this.raiseRev(m.room_id, m.rev);
+  }
+
+  /** A `sync`'s `changed`: the held copies of those messages become their current state. */
+  private applyChanged(roomId: string, changed: Message[]): void {
+    const h = this.state.history[roomId];
+    if (!h || changed.length === 0) return;
+    const byId = new Map(changed.map((m) => [m.id, m]));
+    let touched = false;
+    const messages = h.messages.map((m) => {
+      const now = byId.get(m.id);
+      if (!now) return m;
+      touched = true;
+      return newer(m, now);
+    });
+    if (touched) this.set({ history: { ...this.state.history, [roomId]: { ...h, messages } } });
+    this.resolveUsers(people(changed));
   }
 
   /** Tells the server (and our other tabs) the active room is read up to its last message. */
@@ -536,7 +755,7 @@ export class ChatClient {
   async edit(roomId: string, messageId: string, body: string): Promise<void> {
     const res = await this.emit<{ message: Message }>("message:edit", { room_id: roomId, message_id: messageId, body });
     if (!res.ok) throw new ApiError(0, res.error.code, res.error.message);
-    this.receive([res.message]);
+    this.updated(res.message);
   }
 
   async remove(roomId: string, messageId: string): Promise<void> {

@@ -1,6 +1,8 @@
 // Two people chat in headless Chromium through the real standalone server: registering, a
-// direct chat, typing indicators, read markers, unread counts, going offline and back, edits,
-// deletes and a group. Screenshots of the main screens go to web/test-output/screenshots.
+// direct chat, typing indicators, read markers (also after a reload), unread counts, going
+// offline and back, edits, deletes (also those made while the other was offline), a group and
+// its members changing.
+// Screenshots of the main screens go to web/test-output/screenshots.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -25,6 +27,20 @@ import {
 
 const TOKEN_TTL_SECS = 6;
 let server;
+/** An HTTP call of the contract from outside the browser (another device); the parsed body. */
+async function call(method, path, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.ok(res.ok, `${method} ${path}: HTTP ${res.status}`);
+  const text = await res.text();
+  return text ? JSON.parse(text) : undefined;
+}
 let browser;
 let alice; // a desktop window
 let bob; // a phone-sized window
@@ -119,6 +135,17 @@ describe("chatting in the browser", () => {
     await visible(message(alice, "Missed three").locator(".seen"));
   });
 
+  it("alice reloads the page: bob's read marker is still shown", async () => {
+    await visible(message(alice, "Missed three").locator(".seen", { hasText: "Seen" }));
+    await alice.page.reload();
+    await connection(alice, "online");
+    await visible(alice.page.getByRole("heading", { level: 2, name: "Bob" }));
+    await visible(message(alice, "Missed three"));
+    // Nothing new was read since, so no live `read` event brings it: the app asks the server.
+    await visible(message(alice, "Missed three").locator(".seen", { hasText: "Seen" }));
+    assert.equal(await messages(alice).locator(".seen").count(), 1, "one marker, under the last message bob read");
+  });
+
   it("a message sent while offline shows at once and is delivered once when back", async () => {
     await alice.context.setOffline(true);
     await connection(alice, "offline");
@@ -147,6 +174,36 @@ describe("chatting in the browser", () => {
     await hidden(message(bob, "Missed two"));
   });
 
+  it("what alice edits and deletes while bob is offline shows when he is back, without a reload", async () => {
+    await bob.context.setOffline(true);
+    await connection(bob, "offline");
+    const edited = message(alice, "Missed three");
+    await edited.hover();
+    await edited.getByRole("button", { name: "Edit" }).click();
+    await alice.page.getByLabel("Edit message").fill("Missed three (fixed while you were away)");
+    await alice.page.getByRole("button", { name: "Save" }).click();
+    await visible(message(alice, "Missed three (fixed while you were away)").getByText("edited"));
+    const gone = message(alice, "Written in a tunnel");
+    await gone.hover();
+    await gone.getByRole("button", { name: "Delete" }).click();
+    await hidden(message(alice, "Written in a tunnel"));
+    // bob, offline, still shows both as they were.
+    await visible(message(bob, "Written in a tunnel"));
+    assert.equal(await message(bob, "fixed while you were away").count(), 0, "bob has not seen the edit yet");
+    const loads = [];
+    bob.page.on("load", () => loads.push(Date.now()));
+    await bob.context.setOffline(false);
+    await connection(bob, "online");
+    await visible(message(bob, "Missed three (fixed while you were away)").getByText("edited"));
+    await hidden(message(bob, "Written in a tunnel"));
+    await until("both deleted messages shown as deleted to bob", async () => {
+      const n = await messages(bob).getByText("This message was deleted.").count();
+      if (n === 2) return true;
+      throw new Error(`${n} shown`);
+    });
+    assert.deepEqual(loads, [], "the page was not reloaded");
+  });
+
   it("alice creates a group with bob", async () => {
     await bob.page.getByRole("button", { name: "Back to conversations" }).click();
     await alice.page.getByRole("button", { name: "New group" }).click();
@@ -162,6 +219,23 @@ describe("chatting in the browser", () => {
     await visible(roomButton(bob, "Weekend trip"));
     await unreadIs(bob, "Weekend trip", 1);
     await screenshot(alice.page, "group-conversation");
+  });
+
+  it("alice adds carol to the group from another device: both windows show the new member", async () => {
+    await visible(roomButton(bob, "Weekend trip").getByText("2 members"));
+    const carol = await call("POST", "/api/auth/register", {
+      body: { username: "carol", password: PASSWORD, display_name: "Carol" },
+    });
+    const login = await call("POST", "/api/auth/login", { body: { username: "alice", password: PASSWORD } });
+    const { rooms } = await call("GET", "/api/rooms", { token: login.access_token });
+    const group = rooms.find((r) => r.name === "Weekend trip");
+    await call("POST", `/api/rooms/${group.id}/members`, {
+      token: login.access_token,
+      body: { user_id: carol.user.id },
+    });
+    // Without a reload: the room's change (`room:updated`) brings it.
+    await visible(roomButton(bob, "Weekend trip").getByText("3 members"));
+    await visible(alice.page.locator(".conv-sub").filter({ hasText: "Carol" }));
   });
 
   it("a long history loads page by page as bob scrolls up", async () => {
