@@ -30,26 +30,60 @@ export function assertMessage(m, expect = {}) {
   }
 }
 
-/** A `Room`, optionally matching `expect` field by field. */
-export function assertRoom(r, expect = {}) {
-  assert.equal(typeof r, "object", `a Room object, got ${JSON.stringify(r)}`);
-  assert.ok(r, "a Room object");
-  assert.equal(typeof r.id, "string", "room.id");
-  assert.ok(["direct", "group"].includes(r.kind), `room.kind, got ${r.kind}`);
-  assert.equal(typeof r.name, "string", "room.name");
-  assert.equal(typeof r.created_by, "string", "room.created_by");
-  assertTime(r.created_at, "room.created_at");
-  assert.ok(Array.isArray(r.members), "room.members is an array");
-  for (const k of ["last_seq", "last_read_seq", "unread"]) {
-    assert.ok(Number.isInteger(r[k]) && r[k] >= 0, `room.${k} is a non-negative integer, got ${r[k]}`);
-  }
+/** The fields a `Room` and a `RoomInfo` share. */
+function assertRoomShape(r, what) {
+  assert.equal(typeof r, "object", `a ${what} object, got ${JSON.stringify(r)}`);
+  assert.ok(r, `a ${what} object`);
+  assert.equal(typeof r.id, "string", `${what}.id`);
+  assert.ok(["direct", "group"].includes(r.kind), `${what}.kind, got ${r.kind}`);
+  assert.equal(typeof r.name, "string", `${what}.name`);
+  assert.equal(typeof r.created_by, "string", `${what}.created_by`);
+  assertTime(r.created_at, `${what}.created_at`);
+  assert.ok(Array.isArray(r.members), `${what}.members is an array`);
+  assert.ok(Number.isInteger(r.last_seq) && r.last_seq >= 0, `${what}.last_seq is a non-negative integer, got ${r.last_seq}`);
+}
+
+/** A room's fields match `expect` (members as a set). */
+function assertRoomFields(r, expect, what) {
   for (const [k, v] of Object.entries(expect)) {
     if (k === "members") {
-      assert.deepEqual([...r.members].sort(), [...v].sort(), "room.members");
+      assert.deepEqual([...r.members].sort(), [...v].sort(), `${what}.members`);
     } else {
-      assert.deepEqual(r[k], v, `room.${k}`);
+      assert.deepEqual(r[k], v, `${what}.${k}`);
     }
   }
+}
+
+/** A `Room`, optionally matching `expect` field by field. */
+export function assertRoom(r, expect = {}) {
+  assertRoomShape(r, "room");
+  for (const k of ["last_read_seq", "unread"]) {
+    assert.ok(Number.isInteger(r[k]) && r[k] >= 0, `room.${k} is a non-negative integer, got ${r[k]}`);
+  }
+  assertRoomFields(r, expect, "room");
+}
+
+/** The caller's own fields of a `Room`, which a `RoomInfo` does not have (PROTOCOL.md, v2). */
+export const CALLER_ROOM_FIELDS = ["last_read_seq", "unread", "unread_mentions", "notifications"];
+
+/**
+ * (v2) A `RoomInfo` (`room:updated`): a `Room` without the caller's fields, with the room's
+ * `rev`; optionally matching `expect` field by field.
+ */
+export function assertRoomInfo(r, expect = {}) {
+  assertRoomShape(r, "RoomInfo");
+  assertRev(r, "RoomInfo");
+  const callers = CALLER_ROOM_FIELDS.filter((k) => k in r);
+  assert.deepEqual(callers, [], `a RoomInfo carries none of the caller's fields: ${JSON.stringify(r)}`);
+  assertRoomFields(r, expect, "RoomInfo");
+}
+
+/** (v2) `x.rev` (of a Message, a Room or a sync answer) is a non-negative integer. */
+export function assertRev(x, what = "message") {
+  assert.ok(
+    Number.isInteger(x?.rev) && x.rev >= 0,
+    `${what}.rev is a non-negative integer, got ${JSON.stringify(x?.rev)} in ${JSON.stringify(x)?.slice(0, 300)}`,
+  );
 }
 
 /** An HTTP error body `{error: {code, message}}` with the given status and code. */

@@ -6,6 +6,8 @@
 //   the script does not build.
 // - Needs CHAT_TEST_AMQP_URL and CHAT_TEST_S3_ENDPOINT (scripts/test-servers start): RabbitMQ and
 //   S3 are the test servers; the cluster brings its own Redis, MongoDB-wire server and NGINX.
+// - `new LocalCluster({env})`: extra CHAT_* settings for every service (the script passes the
+//   environment of `up` on), e.g. a send rate that never limits.
 
 import { execFile } from "node:child_process";
 import fs from "node:fs";
@@ -21,6 +23,12 @@ const SCRIPT = path.join(REPO_DIR, "scripts", "local-cluster");
 const BINARIES = ["auth-service", "socket-service", "db-writer", "push-service", "file-service"];
 export const PROCESSES = ["nginx", "auth", "socket-1", "socket-2", "db-writer", "push", "file", "redis", "mongodb"];
 
+/** socket.io-client options that make NGINX's affinity send the client to node `n` (1 or 2). */
+export const onNode = (n) => ({ extraHeaders: { cookie: `chat_node=n${n}` } });
+
+/** A long-polling client that keeps cookies like a browser does. */
+export const polling = { transports: ["polling"], withCredentials: true };
+
 /** Why the local cluster cannot run here (a reason to skip), or null when it can. */
 export function localClusterUnavailable() {
   const missing = [];
@@ -34,16 +42,21 @@ export function localClusterUnavailable() {
 }
 
 export class LocalCluster {
-  constructor() {
+  /**
+   * @param {object} [opts]
+   * @param {Record<string,string>} [opts.env] extra environment of every service (CHAT_* settings)
+   */
+  constructor(opts = {}) {
     this.dir = null;
     this.url = null;
     this.env = null;
+    this.extraEnv = opts.env ?? {};
   }
 
   async run(...args) {
     try {
       const { stdout } = await execFileP(SCRIPT, [...args, this.dir], {
-        env: { ...process.env, CHAT_SERVICE_BIN_DIR: binDir() },
+        env: { ...process.env, ...this.extraEnv, CHAT_SERVICE_BIN_DIR: binDir() },
         timeout: 180_000,
         maxBuffer: 16 * 1024 * 1024,
       });
@@ -76,6 +89,54 @@ export class LocalCluster {
   /** SIGKILL one process (a crash). */
   kill(name) {
     return this.run("kill", name);
+  }
+
+  /** SIGTERM one process (a graceful stop); resolves once it is gone. `up` starts it again. */
+  stop(name) {
+    return this.run("stop", name);
+  }
+
+  /**
+   * The socket node (1 or 2) NGINX sends a new Socket.IO session with the affinity cookie of
+   * node `n` to right now (read from the cookie NGINX sets on an Engine.IO handshake), or null.
+   */
+  async socketNodeFor(n) {
+    const res = await fetch(`${this.url}/socket.io/?EIO=4&transport=polling`, {
+      headers: { cookie: `chat_node=n${n}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    await res.arrayBuffer();
+    const m = /chat_node=n(\d)/.exec(res.headers.get("set-cookie") ?? "");
+    return res.status === 200 && m ? Number(m[1]) : null;
+  }
+
+  /**
+   * Waits until NGINX sends each node's affinity cookie to that node again: after a node was
+   * down, NGINX keeps sending its clients to the other node for a while (fail_timeout).
+   */
+  async waitRouted(nodes = [1, 2], ms = 20_000) {
+    const deadline = Date.now() + ms;
+    for (const n of nodes) {
+      let got;
+      for (;;) {
+        got = await this.socketNodeFor(n).catch(() => null);
+        if (got === n) break;
+        if (Date.now() > deadline) throw new Error(`NGINX still sends clients of socket-${n} to ${got ? `socket-${got}` : "no node"} after ${ms} ms`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  /** Messages ready in one consumer's queue (not counting those delivered and not yet acked). */
+  async queueDepth(name = "db-writer") {
+    const { default: amqp } = await import("amqplib");
+    const conn = await amqp.connect(this.env.AMQP_URL);
+    try {
+      const ch = await conn.createChannel();
+      return (await ch.checkQueue(this.queue(name))).messageCount;
+    } finally {
+      await conn.close().catch(() => {});
+    }
   }
 
   async destroy() {

@@ -22,7 +22,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe } from "node:test";
-import { LocalCluster, localClusterUnavailable } from "../lib/local-cluster.js";
+import { LocalCluster, localClusterUnavailable, onNode, polling } from "../lib/local-cluster.js";
 import { PushReceiver } from "../lib/push-receiver.js";
 import { serverTest } from "../lib/server.js";
 import {
@@ -48,8 +48,6 @@ import { assertMessage } from "../lib/assertions.js";
 const skip = localClusterUnavailable();
 if (skip) console.error(`[local-cluster] skipped: ${skip}`);
 
-/** socket.io-client options that make NGINX's affinity send the client to node `n` (1 or 2). */
-const onNode = (n) => ({ extraHeaders: { cookie: `chat_node=n${n}` } });
 /** The highest seq up to which `msgs` has every message (a client's sync cursor). */
 function gapless(msgs) {
   const have = new Set(seqs(msgs));
@@ -57,9 +55,6 @@ function gapless(msgs) {
   while (have.has(n + 1)) n += 1;
   return n;
 }
-
-/** A long-polling client that keeps cookies like a browser does. */
-const polling = { transports: ["polling"], withCredentials: true };
 
 describe("local cluster: the services as processes behind NGINX", { skip: skip ?? false }, () => {
   const cluster = new LocalCluster();
@@ -235,18 +230,9 @@ describe("local cluster: the services as processes behind NGINX", { skip: skip ?
   ltest("after every process restarts, the history comes from MongoDB and the room goes on", async () => {
     assert.ok(state.hist, "needs the session of the previous test");
     const { alice, bob, room, hist } = state;
-    const { default: amqp } = await import("amqplib");
 
     // db-writer has taken everything off its queue; stopping it gracefully acks only what it wrote.
-    const queueDepth = async () => {
-      const conn = await amqp.connect(process.env.CHAT_TEST_AMQP_URL);
-      try {
-        const ch = await conn.createChannel();
-        return (await ch.checkQueue(cluster.queue("db-writer"))).messageCount;
-      } finally {
-        await conn.close().catch(() => {});
-      }
-    };
+    const queueDepth = () => cluster.queueDepth("db-writer");
     await eventually(async () => (await queueDepth()) === 0, 20_000, "db-writer's queue to drain");
     await cluster.down();
     assert.equal(await queueDepth(), 0, "db-writer acked only what it had written");

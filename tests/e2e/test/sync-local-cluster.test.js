@@ -1,0 +1,282 @@
+// (v2) Sync with changes, send order, a stopping node and a crash before the writer stored an
+// edit, on the distributed mode as scripts/local-cluster runs it: two socket nodes behind NGINX
+// (cookie affinity), db-writer, MongoDB (nx-27017), Redis, RabbitMQ. Every client goes through
+// NGINX, pinned to a node by the affinity cookie (lib/local-cluster.js `onNode`).
+//
+//  1. (lib/sync.js) a member away while 120 messages are sent and 136 older ones are changed
+//     comes back on the other node and catches up with sync: exactly the history
+//  2. (lib/sync.js) 1000 pipelined message:send on one socket: seqs in emit order
+//  3. a node stopped with SIGTERM under the official client with its own reconnection (over
+//     WebSocket, then long-polling): never "io server disconnect"; the client reconnects by
+//     itself to the other node and syncs what it missed
+//  4. db-writer stopped, an edit acked on socket-1, socket-1 killed: a client on socket-2 gets the
+//     edit in `changed`; after the writer and the node are back, and after every process
+//     restarted (Redis empty: MongoDB only), still there, and in the history
+//  5. (lib/sync.js) GET /api/rooms/{id}/reads, room:updated, typing across the two nodes
+//
+// Needs scripts/test-servers' variables and the built binaries (lib/local-cluster.js); skipped
+// without them. Alone, in tests/e2e:
+//   exports=$(../../scripts/test-servers start) && eval "$exports"
+//   (cd ../.. && cargo build --workspace --bins) && node --test test/sync-local-cluster.test.js
+// E2E_KEEP=1 keeps the cluster's state and logs.
+
+import assert from "node:assert/strict";
+import { after, before, describe } from "node:test";
+import { LocalCluster, localClusterUnavailable, onNode, polling } from "../lib/local-cluster.js";
+import { serverTest } from "../lib/server.js";
+import {
+  apiOk,
+  connect,
+  createGroup,
+  emitAck,
+  emitOk,
+  eventually,
+  fullHistory,
+  rand,
+  register,
+  roundTrip,
+  send,
+  waitForDisconnect,
+  waitForEvent,
+} from "../lib/client.js";
+import { assertRev } from "../lib/assertions.js";
+import {
+  Replica,
+  assertSameAsHistory,
+  catchUpAfterAbsence,
+  pipelinedSendOrder,
+  readsOfEveryMember,
+  roomUpdatedToMembers,
+  syncOnce,
+  typingFalseAfterFlood,
+  typingStopsOnSend,
+} from "../lib/sync.js";
+
+const skip = localClusterUnavailable();
+if (skip) console.error(`[sync-local-cluster] skipped: ${skip}`);
+
+describe("sync and failover on the local cluster (two socket nodes behind NGINX)", { skip: skip ?? false }, () => {
+  // A send rate that never limits (hundreds of sends and edits per user); the default typing rate.
+  const cluster = new LocalCluster({ env: { CHAT_SEND_RATE_BURST: "1000000" } });
+  const srv = {
+    get url() {
+      return cluster.url;
+    },
+  };
+
+  before(async () => {
+    await cluster.up();
+  });
+
+  after(async () => {
+    try {
+      for (const p of cluster.procs) {
+        const panics = cluster.log(p.name).split("\n").filter((l) => l.includes("panicked"));
+        if (panics.length) console.error(`[sync-local-cluster] ${p.name} log has panics:\n${panics.slice(0, 5).join("\n")}`);
+      }
+    } finally {
+      await cluster.destroy();
+    }
+  });
+
+  // Each test starts with every process up (a test that failed half-way may have left one down),
+  // and with NGINX sending each node's cookie to that node (`onNode` must mean what it says).
+  const ltest = (name, opts, fn) =>
+    serverTest(() => cluster.procs, name, opts, async (t) => {
+      await cluster.up();
+      await cluster.waitRouted();
+      return fn(t);
+    });
+
+  /**
+   * Waits until the writer has stored everything acked so far: a probe message sent now is
+   * stored once an edit finds it (an edit looks the message up where the writer stores it), and
+   * the writer takes its queue in order.
+   */
+  let probe = null;
+  async function settleWriter() {
+    // A fresh probe user now and then: access tokens live 15 minutes.
+    if (!probe || Date.now() - probe.since > 5 * 60_000) {
+      const user = await register(srv, "probe");
+      probe = { user, room: await createGroup(srv, user, []), since: Date.now() };
+    }
+    const s = await connect(srv, probe.user);
+    try {
+      const m = await send(s, probe.room.id, `probe ${rand(6)}`);
+      await eventually(
+        async () => (await emitAck(s, "message:edit", { room_id: probe.room.id, message_id: m.id, body: `probed ${rand(6)}` }, 5000))?.ok,
+        30_000,
+        "the writer to store a probe message (an edit of it succeeds)",
+      );
+    } finally {
+      s.disconnect();
+    }
+  }
+
+  /** Node 0 and 1 of lib/sync.js are socket-1 and socket-2, chosen by the affinity cookie. */
+  const mode = { api: srv, at: (user, node) => connect(srv, user, onNode(node + 1)), settle: settleWriter };
+
+  // ---- 1, 2 ----------------------------------------------------------------------------------
+
+  ltest("1. back on the other node after 120 new messages and 137 changes, sync gives exactly the history", { timeout: 240_000 }, (t) =>
+    catchUpAfterAbsence(t, mode),
+  );
+
+  ltest("2. 1000 message:send emitted back to back on one socket: every ack ok, seqs in emit order", { timeout: 180_000 }, (t) =>
+    pipelinedSendOrder(t, mode, 1000),
+  );
+
+  // ---- 3 -------------------------------------------------------------------------------------
+
+  for (const [sub, label, transport, node] of [
+    ["3a", "WebSocket", {}, 1],
+    ["3b", "long-polling", polling, 2],
+  ]) {
+    ltest(
+      `${sub}. socket-${node} stopped (SIGTERM) under a ${label} client: it reconnects by itself to the other node and syncs`,
+      { timeout: 120_000 },
+      async (t) => {
+        const other = 3 - node;
+        const [a, b] = await Promise.all([register(srv, "stopa"), register(srv, "stopb")]);
+        const room = await createGroup(srv, a, [b]);
+        const b1 = await connect(srv, b, onNode(other));
+        // The official client with no reconnect code of ours: its own reconnection (the default),
+        // first sent to socket-N by the cookie; a polling client then keeps the cookie NGINX sets.
+        const s = await connect(srv, a, { ...transport, ...onNode(node), reconnection: true });
+        const reconnects = [];
+        s.on("connect", () => reconnects.push(Date.now()));
+        const before = await send(b1, room.id, "before the stop");
+        await waitForEvent(s, "message", (m) => m?.id === before.id);
+        const replica = new Replica(room.id);
+        await replica.catchUp(s);
+
+        let missed;
+        try {
+          const stopping = cluster.stop(`socket-${node}`);
+          const reason = await waitForDisconnect(s, 20_000).catch((err) => {
+            throw new Error(`the ${label} client was not disconnected when socket-${node} stopped (was it on that node?): ${err.message}`);
+          });
+          t.diagnostic(`disconnect reason: ${reason}`);
+          assert.notEqual(reason, "io server disconnect", `the stopping node told the ${label} client not to reconnect ("io server disconnect")`);
+          await stopping;
+          missed = await send(b1, room.id, `while socket-${node} was stopping`);
+          await eventually(() => s.connected && reconnects.length > 0, 30_000, `the ${label} client to reconnect by itself ('connect' again)`);
+          const told = s.disconnects.filter((d) => d.reason === "io server disconnect");
+          assert.deepEqual(told, [], `no disconnect told the client not to reconnect; reasons: ${JSON.stringify(s.disconnects.map((d) => d.reason))}`);
+          const downAt = s.events.find((e) => e.event === "$disconnect").at;
+          t.diagnostic(`reconnected ${reconnects[0] - downAt} ms after the disconnect (${s.disconnects.length} disconnect(s) in all)`);
+
+          // It is on the other node now, syncs what it missed, and chats both ways.
+          await replica.catchUp(s);
+          assert.equal(replica.bySeq.get(missed.seq)?.id, missed.id, "sync after reconnecting has the message sent while the client was away");
+          await roundTrip(s, b1, room.id, "after reconnecting");
+          await roundTrip(b1, s, room.id, "to the reconnected client");
+        } finally {
+          await cluster.up(); // socket-N again, for the tests after this one
+        }
+        assert.equal(s.connected, true, "the client is still connected after the node came back");
+      },
+    );
+  }
+
+  // ---- 4 -------------------------------------------------------------------------------------
+
+  ltest("4. an edit acked just before its node is killed, with the writer stopped, is in every later sync and in history", { timeout: 240_000 }, async (t) => {
+    const [a, b] = await Promise.all([register(srv, "crasha"), register(srv, "crashb")]);
+    const room = await createGroup(srv, a, [b]);
+    const a1 = await connect(srv, a, onNode(1));
+    const b2 = await connect(srv, b, onNode(2));
+    const msgs = [];
+    for (let i = 0; i < 5; i++) msgs.push(await send(a1, room.id, `kept ${i}`));
+    await settleWriter();
+    const replica = new Replica(room.id);
+    await replica.catchUp(b2);
+    const cursor = replica.cursor;
+
+    const body = `edited just before the crash ${rand(6)}`;
+    let edited;
+    try {
+      await cluster.stop("db-writer");
+      const ack = await emitOk(a1, "message:edit", { room_id: room.id, message_id: msgs[1].id, body });
+      edited = ack.message;
+      assertRev(edited, "the edit ack's message");
+      assert.ok(edited.rev > cursor.after_rev, `the edit raised the room's rev above ${cursor.after_rev}: ${edited.rev}`);
+      await emitOk(a1, "message:delete", { room_id: room.id, message_id: msgs[3].id });
+      await cluster.kill("socket-1");
+
+      // On socket-2, with the writer still down: both changes are in `changed`.
+      const r = await syncOnce(b2, cursor);
+      checkChanges(r, "sync on socket-2 after socket-1 was killed, the writer down");
+    } finally {
+      await cluster.up(); // db-writer and socket-1 again
+    }
+
+    // The writer and the node are back: a sync on the restarted node, and the history.
+    await cluster.waitRouted();
+    const b1 = await connect(srv, b, onNode(1));
+    checkChanges(await syncOnce(b1, cursor), "sync on the restarted socket-1");
+    await checkHistory("the history after the restart of socket-1 and db-writer");
+
+    // Every process restarted (Redis comes back empty): the changes come from MongoDB.
+    await eventually(async () => (await cluster.queueDepth("db-writer")) === 0, 30_000, "db-writer's queue to drain");
+    await settleWriter();
+    await cluster.down();
+    await cluster.up();
+    await cluster.waitRouted();
+    const b2b = await connect(srv, b, onNode(2));
+    checkChanges(await syncOnce(b2b, cursor), "sync after every process restarted");
+    await checkHistory("the history after every process restarted");
+    const full = new Replica(room.id);
+    full.afterSeq = replica.afterSeq;
+    full.afterRev = replica.afterRev;
+    full.bySeq = new Map(replica.bySeq);
+    await full.catchUp(b2b);
+    assertSameAsHistory(full, await fullHistory(srv, b, room.id), "b after sync");
+
+    /** The answer to a sync at `cursor` has the edit and the delete in `changed`, nothing new. */
+    function checkChanges(r, what) {
+      const e = r.changed.find((m) => m.id === msgs[1].id);
+      const d = r.changed.find((m) => m.id === msgs[3].id);
+      assert.ok(e, `${what}: the acked edit (seq ${msgs[1].seq}) is in changed; changed: ${JSON.stringify(r.changed.map((m) => [m.seq, m.rev]))}`);
+      assert.equal(e.body, body, `${what}: changed has the edited body`);
+      assert.equal(e.rev, edited.rev, `${what}: with the rev of the edit's ack`);
+      assert.ok(d, `${what}: the acked delete (seq ${msgs[3].seq}) is in changed`);
+      assert.equal(d.deleted, true, `${what}: deleted: true`);
+      assert.equal(d.body, "", `${what}: a deleted message has an empty body`);
+      assert.ok(d.rev > e.rev, `${what}: the delete came after the edit (rev ${d.rev} > ${e.rev})`);
+      assert.equal(r.changed.length, 2, `${what}: only those two changed`);
+      assert.deepEqual(r.messages, [], `${what}: no new messages`);
+      assert.equal(r.rev, d.rev, `${what}: the room's rev is the delete's`);
+    }
+
+    async function checkHistory(what) {
+      const hist = await fullHistory(srv, a, room.id);
+      const e = hist.find((m) => m.id === msgs[1].id);
+      const d = hist.find((m) => m.id === msgs[3].id);
+      assert.equal(e?.body, body, `${what}: the edited body`);
+      assert.equal(e?.rev, edited.rev, `${what}: the edit's rev`);
+      assert.equal(d?.deleted, true, `${what}: the deleted message`);
+      for (const i of [0, 2, 4]) assert.equal(hist.find((m) => m.id === msgs[i].id)?.body, `kept ${i}`, `${what}: the untouched message ${i}`);
+      const view = await apiOk(srv, "GET", `/api/rooms/${room.id}`, 200, { token: a });
+      assert.equal(view.rev, d?.rev, `${what}: GET /api/rooms/{id} has the room's rev (the delete's)`);
+    }
+  });
+
+  // ---- 5 -------------------------------------------------------------------------------------
+
+  ltest("5a. GET /api/rooms/{id}/reads has every member's read pointer (readers on both nodes), and is 404 for a non-member", { timeout: 60_000 }, (t) =>
+    readsOfEveryMember(t, mode),
+  );
+
+  ltest("5b. room:updated (a RoomInfo) reaches every member's sockets on both nodes when a member is added, leaves, is removed", { timeout: 60_000 }, (t) =>
+    roomUpdatedToMembers(t, mode),
+  );
+
+  ltest("5c. typing: the typist's message ends their typing at once for a member on the other node", { timeout: 60_000 }, (t) =>
+    typingStopsOnSend(t, mode),
+  );
+
+  ltest("5d. typing: a typing:false right after more typing:true than the typing rate allows reaches the other node", { timeout: 60_000 }, (t) =>
+    typingFalseAfterFlood(t, mode),
+  );
+});
