@@ -55,6 +55,8 @@ impl Writer {
                 } => {
                     self.store.set_read(room_id, user_id, *seq).await?;
                 }
+                // Everything before it in the batch is stored by now.
+                Event::WriterBarrier { id } => self.store.record_barrier(id).await?,
             }
         }
         Ok(())

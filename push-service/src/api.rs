@@ -1,4 +1,4 @@
-//! The HTTP API of PROTOCOL.md's "Web push": the VAPID public key, and subscribing and
+//! The HTTP API of docs/protocol.md's "Web push": the VAPID public key, and subscribing and
 //! unsubscribing the caller's devices.
 
 use std::net::IpAddr;

@@ -3,7 +3,7 @@
 //!
 //! - **Who.** The room's members minus the sender, minus whoever presence says has a socket
 //!   anywhere, then their subscriptions.
-//! - **What.** The JSON of PROTOCOL.md (`type`, `room_id`, `message_id`, `seq`, `sender_name`,
+//! - **What.** The JSON of docs/protocol.md (`type`, `room_id`, `message_id`, `seq`, `sender_name`,
 //!   `preview` of at most [`PREVIEW_CHARS`] characters), encrypted per RFC 8291 (`aes128gcm`)
 //!   for the device, with an RFC 8292 VAPID `Authorization`, a `TTL`, and a `Topic` per room,
 //!   so a device that is offline for a while gets the latest message of each room rather than
@@ -128,7 +128,7 @@ enum Outcome {
     Dead,
 }
 
-/// The decrypted payload of PROTOCOL.md.
+/// The decrypted payload of docs/protocol.md.
 #[derive(Debug, Serialize)]
 struct Payload<'a> {
     #[serde(rename = "type")]

@@ -30,6 +30,10 @@ pub struct Config {
     pub jwt_audience: String,
     /// `CHAT_PRESENCE_NODE_TTL_MS`, 15000: a dead node's users go offline within about 4/3 of it.
     pub presence_node_ttl: std::time::Duration,
+    /// `CHAT_SEQUENCER_DRAIN_WRITER`, `true`: after Redis lost its data, numbering resumes only
+    /// once db-writer has stored every event handed off before (so no `seq` or `rev` is given
+    /// twice). `false` only where no db-writer runs, as in tests of the nodes alone.
+    pub drain_writer: bool,
     pub limits: Limits,
 }
 
@@ -50,6 +54,7 @@ impl Config {
                 "CHAT_PRESENCE_NODE_TTL_MS",
                 15_000u64,
             )?),
+            drain_writer: env_or("CHAT_SEQUENCER_DRAIN_WRITER", true)?,
             limits: Limits::from_env().map_err(|e: ConfigError| anyhow::anyhow!(e))?,
         })
     }
@@ -108,12 +113,22 @@ pub async fn run(
         users: store.clone(),
         store: store.clone(),
         files: store.clone(),
-        sequencer: Arc::new(sequencer::RedisSequencer::new(
-            redis.clone(),
-            prefix.clone(),
-            store.clone(),
-            sequencer::RedisSequencerConfig::default(),
-        )),
+        sequencer: Arc::new({
+            let sequencer = sequencer::RedisSequencer::new(
+                redis.clone(),
+                prefix.clone(),
+                store.clone(),
+                sequencer::RedisSequencerConfig::default(),
+            );
+            if config.drain_writer {
+                sequencer.with_drain(Arc::new(WriterDrain {
+                    handoff: handoff.clone(),
+                    store: store.clone(),
+                }))
+            } else {
+                sequencer
+            }
+        }),
         handoff: handoff.clone(),
         presence: presence.clone(),
         limiter: Arc::new(rate_limit::RedisLimiter::new(redis.clone(), prefix.clone())),
@@ -172,6 +187,51 @@ pub async fn run(
     .with_graceful_shutdown(stop)
     .await?;
     Ok(())
+}
+
+/// How the sequencer waits for the writer after Redis lost its data: a barrier event through
+/// the hand-off, behind everything handed off before it, and the writer's record of it.
+struct WriterDrain {
+    handoff: Arc<handoff::RabbitHandOff>,
+    store: Arc<store::MongoStore>,
+}
+
+/// How long a drain waits for the writer before the sends that wait on it are refused (they
+/// are retried, and the next one drains again).
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a hand-off of a message sequenced before Redis lost its data may still take to
+/// reach the broker: the barrier is published after it, so that it queues behind them.
+const HAND_OFF_IN_FLIGHT: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[async_trait::async_trait]
+impl sequencer::Drain for WriterDrain {
+    async fn drain(&self) -> std::result::Result<(), String> {
+        use handoff::HandOff;
+        use store::ChatStore;
+        tokio::time::sleep(HAND_OFF_IN_FLIGHT).await;
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        self.handoff
+            .publish(&models::events::Event::WriterBarrier { id: id.clone() })
+            .await
+            .map_err(|e| e.to_string())?;
+        let give_up = tokio::time::Instant::now() + DRAIN_WAIT;
+        loop {
+            if self
+                .store
+                .barrier_recorded(&id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return Err(format!(
+                    "the writer did not store barrier {id} within {DRAIN_WAIT:?}"
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// When another node dies, the node that reaps it tells the co-members of its users that they

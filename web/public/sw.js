@@ -1,5 +1,5 @@
 // The service worker of the chat app: shows pushed messages as notifications and opens the
-// conversation when one is clicked. The payload is PROTOCOL.md's
+// conversation when one is clicked. The payload is docs/protocol.md's
 // {type: "message", room_id, message_id, seq, sender_name, preview}.
 
 self.addEventListener("install", () => self.skipWaiting());

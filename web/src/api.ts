@@ -1,4 +1,4 @@
-// The HTTP side of the contract (PROTOCOL.md): its types, the error shape, and the session:
+// The HTTP side of the contract (docs/protocol.md): its types, the error shape, and the session:
 // access tokens are refreshed silently before they expire and once more on a 401, and the
 // refresh token (single use) is rotated under a lock so that two tabs never spend the same one.
 
@@ -27,14 +27,14 @@ export interface Room {
   last_seq: number;
   last_read_seq: number;
   unread: number;
-  /** (v2) The room's change counter (see `Message.rev`); absent from an older server. */
+  /** The room's change counter (see `Message.rev`); absent from an older server. */
   rev?: number;
 }
 
 /** A `Room` without the caller's own fields: what `room:updated` carries. */
 export type RoomInfo = Omit<Room, "last_read_seq" | "unread">;
 
-/** (v2) What a system message records: a change of the room. */
+/** What a system message records: a change of the room. */
 export interface SystemEvent {
   event:
     | "created"
@@ -72,11 +72,11 @@ export interface Message {
   edited_at: string | null;
   deleted: boolean;
   /**
-   * (v2) The room's `rev` when this message last changed (0 if it never did); absent from an
+   * The room's `rev` when this message last changed (0 if it never did); absent from an
    * older server.
    */
   rev?: number;
-  /** (v2) "system" for a record of a room change (empty body, `system` says what); else "user". */
+  /** "system" for a record of a room change (empty body, `system` says what); else "user". */
   kind?: "user" | "system";
   system?: SystemEvent | null;
 }

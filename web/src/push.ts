@@ -1,5 +1,5 @@
 // Notifications: a service worker (`/sw.js`) and a push subscription registered with the
-// server (PROTOCOL.md "Web push"), so messages arrive while no tab of the app is connected.
+// server (docs/protocol.md "Web push"), so messages arrive while no tab of the app is connected.
 
 import type { Api } from "./api";
 

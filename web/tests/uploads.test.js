@@ -1,5 +1,5 @@
 // Attachments: alice sends a picture; its upload shows its progress, and both sides see its
-// preview, fetched through short-lived download URLs (PROTOCOL.md "Files").
+// preview, fetched through short-lived download URLs (docs/protocol.md "Files").
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

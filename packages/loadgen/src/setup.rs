@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 pub enum Target {
     /// Our server: accounts through `/api/auth` at `auth` and rooms through `/api/rooms` at
     /// `rooms` (`http://host:port`; the same in standalone mode), the Socket.IO contract of
-    /// PROTOCOL.md.
+    /// docs/protocol.md.
     Chat { auth: String, rooms: String },
     /// A relay with no accounts: the token is the user id, `auth.rooms` lists the rooms the
     /// socket joins, and a `message:send` is broadcast to the room and acked.

@@ -31,6 +31,10 @@ pub enum Event {
         user_id: String,
         seq: u64,
     },
+    /// A marker for the writer: once it has stored every event before this one, it records
+    /// `id`. A sequencer that lost its counters waits for it before trusting the store.
+    #[serde(rename = "writer.barrier")]
+    WriterBarrier { id: String },
 }
 
 impl Event {
@@ -41,16 +45,18 @@ impl Event {
             Event::MessageEdited { .. } => "message.edited",
             Event::MessageDeleted { .. } => "message.deleted",
             Event::ReadUpdated { .. } => "read.updated",
+            Event::WriterBarrier { .. } => "writer.barrier",
         }
     }
 
-    /// The room the event belongs to.
+    /// The room the event belongs to (none for a barrier: empty).
     pub fn room_id(&self) -> &str {
         match self {
             Event::MessageCreated { message } | Event::MessageEdited { message } => {
                 &message.room_id
             }
             Event::MessageDeleted { room_id, .. } | Event::ReadUpdated { room_id, .. } => room_id,
+            Event::WriterBarrier { .. } => "",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The Rust form of the client contract (`PROTOCOL.md`): serde types only, no behaviour beyond
+//! The Rust form of the client contract (`docs/protocol.md`): serde types only, no behaviour beyond
 //! validation of the shapes the contract fixes.
 //!
 //! - [`error`]: the one error body every HTTP response and Socket.IO ack uses, and its codes.

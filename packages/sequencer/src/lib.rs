@@ -17,9 +17,11 @@
 //! lost (the distributed mode's db-writer runs it). The standalone server needs none: its
 //! sequencer writes the message to the store in the same transaction.
 
+pub mod epoch;
 pub mod reconcile;
 pub mod redis;
 
+pub use epoch::Drain;
 pub use reconcile::{Pass, Reconciler, ReconcilerConfig};
 pub use redis::{RedisSequencer, RedisSequencerConfig};
 
@@ -57,12 +59,9 @@ pub struct Sequenced {
 
 #[async_trait]
 pub trait Sequencer: Send + Sync + 'static {
+    /// Numbers a new message, or answers a retry of its `client_id` (however late it comes)
+    /// with the original.
     async fn sequence(&self, message: NewMessage) -> Result<Sequenced>;
-    /// Whether [`Sequencer::sequence`] recognizes any retry of `client_id` by itself, however
-    /// late it comes, so that callers need not look the `client_id` up in the store beforehand.
-    fn recognizes_retry_of(&self, _client_id: &str) -> bool {
-        false
-    }
     /// Records how `message`'s hand-off ended, so that a retry of its `client_id` hands it off
     /// again only when needed.
     async fn record_hand_off(&self, message: &Message, outcome: HandOffState) -> Result<()>;
@@ -120,11 +119,6 @@ impl Sequencer for StoreSequencer {
             message,
             fresh,
         })
-    }
-
-    /// Its dedupe is the store itself, which forgets nothing.
-    fn recognizes_retry_of(&self, _client_id: &str) -> bool {
-        true
     }
 
     async fn record_hand_off(&self, _message: &Message, _outcome: HandOffState) -> Result<()> {

@@ -40,6 +40,7 @@ use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 use models::chat::Message;
 use store::{ChangeOutcome, ChatStore, MessageChange, NewMessage, Page};
 
+use crate::epoch::{Drain, Epoch};
 use crate::{Error, HandOffState, Result, Sequenced, Sequencer};
 
 /// One `sequence` call.
@@ -156,16 +157,20 @@ fn recent_client_id(client_id: &str, dedupe_ttl: Duration, now: Duration) -> boo
     if dedupe_ttl < 2 * RECENT_CLIENT_ID {
         return false;
     }
-    let Some(made) = uuid::Uuid::try_parse(client_id)
-        .ok()
-        .filter(|id| id.get_version_num() == 7)
-        .and_then(|id| id.get_timestamp())
-    else {
+    let Some(made) = client_id_time(client_id) else {
         return false;
     };
-    let (secs, nanos) = made.to_unix();
-    let made = Duration::new(secs, nanos);
     made <= now + CLIENT_CLOCK_AHEAD && now.saturating_sub(made) <= RECENT_CLIENT_ID
+}
+
+/// When a UUIDv7 `client_id` was made (Unix time, by the client's clock).
+fn client_id_time(client_id: &str) -> Option<Duration> {
+    let made = uuid::Uuid::try_parse(client_id)
+        .ok()
+        .filter(|id| id.get_version_num() == 7)
+        .and_then(|id| id.get_timestamp())?;
+    let (secs, nanos) = made.to_unix();
+    Some(Duration::new(secs, nanos))
 }
 
 impl Default for RedisSequencerConfig {
@@ -195,6 +200,8 @@ pub struct RedisSequencer {
     /// kept but restored from an older snapshot; afterwards the script asks for the floor
     /// only when the counter is missing.
     seeded: Mutex<HashSet<String>>,
+    /// Whether the floors of the store may be trusted (see [`crate::epoch`]).
+    epoch: Epoch,
 }
 
 impl RedisSequencer {
@@ -208,9 +215,11 @@ impl RedisSequencer {
         store: Arc<dyn ChatStore>,
         config: RedisSequencerConfig,
     ) -> Self {
+        let prefix = prefix.into();
+        let prefix_for_epoch = prefix.clone();
         RedisSequencer {
             client,
-            prefix: prefix.into(),
+            prefix,
             store,
             config: RedisSequencerConfig {
                 log_cap: config.log_cap.max(1),
@@ -219,7 +228,35 @@ impl RedisSequencer {
             script: Script::from_lua(SEQUENCE_LUA),
             change_script: Script::from_lua(CHANGE_LUA),
             seeded: Mutex::new(HashSet::new()),
+            epoch: Epoch::new(&prefix_for_epoch, None),
         }
+    }
+
+    /// Drains the writer with `drain` before numbering resumes after Redis lost its data
+    /// (see [`crate::epoch`]). Without one, the store's floors are trusted as they are.
+    pub fn with_drain(mut self, drain: Arc<dyn Drain>) -> Self {
+        self.epoch = Epoch::new(&self.prefix, Some(drain));
+        self
+    }
+
+    /// Whether the script's dedupe alone answers any retry of `client_id`, so that a send
+    /// need not look it up in the store first. True for a `client_id` that is a UUIDv7 made within the last [`RECENT_CLIENT_ID`] by the
+    /// sender's clock (and not more than a minute ahead of ours). Its first send cannot have
+    /// been more than that hour plus the client's clock error ago, so any send of it lands
+    /// within the dedupe window and the script's dedupe entry answers a retry, as long as
+    /// client clocks run less than `dedupe_ttl` − 1 h (23 h by default) ahead. Other ids may be
+    /// retries of messages the window has forgotten: the caller asks the store first.
+    pub fn recognizes_retry_of(&self, client_id: &str) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        // Dedupe entries older than the epoch were lost with Redis' data.
+        let Some(epoch) = self.epoch.made_at() else {
+            return false;
+        };
+        let epoch = Duration::from_millis(u64::try_from(epoch).unwrap_or(0));
+        recent_client_id(client_id, self.config.dedupe_ttl, now)
+            && client_id_time(client_id).is_some_and(|made| made >= epoch)
     }
 
     fn room_key(&self, room_id: &str, what: &str) -> String {
@@ -245,7 +282,9 @@ impl RedisSequencer {
         Ok(self.stored_room(room_id).await?.last_seq)
     }
 
+    /// The room as stored, once the store's counters may be trusted as floors.
     async fn stored_room(&self, room_id: &str) -> Result<store::RoomRecord> {
+        self.epoch.verify(&self.client).await?;
         match self.store.room(room_id).await {
             Ok(Some(room)) => Ok(room),
             Ok(None) => Err(Error::Unavailable(format!(
@@ -277,6 +316,14 @@ impl RedisSequencer {
         )
     }
 
+    /// The message this sender already sent with this client id, if the store has it.
+    async fn stored_retry(&self, message: &NewMessage) -> Result<Option<Message>> {
+        self.store
+            .message_by_client_id(&message.room_id, &message.sender_id, &message.client_id)
+            .await
+            .map_err(|e| Error::Unavailable(format!("reading an original from the store: {e}")))
+    }
+
     /// The original of a retry whose log entry was trimmed: the writer must have stored it.
     async fn stored_original(&self, message: &NewMessage, seq: u64) -> Result<Message> {
         let stored = self
@@ -296,20 +343,18 @@ impl RedisSequencer {
 
 #[async_trait]
 impl Sequencer for RedisSequencer {
-    /// True for a `client_id` that is a UUIDv7 made within the last [`RECENT_CLIENT_ID`] by the
-    /// sender's clock (and not more than a minute ahead of ours). Its first send cannot have
-    /// been more than that hour plus the client's clock error ago, so any send of it lands
-    /// within the dedupe window and the script's dedupe entry answers a retry, as long as
-    /// client clocks run less than `dedupe_ttl` − 1 h (23 h by default) ahead. Other ids may be
-    /// retries of messages the window has forgotten: the caller asks the store first.
-    fn recognizes_retry_of(&self, client_id: &str) -> bool {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        recent_client_id(client_id, self.config.dedupe_ttl, now)
-    }
-
     async fn sequence(&self, message: NewMessage) -> Result<Sequenced> {
+        // A retry the dedupe window may have forgotten, or that Redis lost, is answered from
+        // the store, where the writer keeps every original.
+        if !self.recognizes_retry_of(&message.client_id)
+            && let Some(original) = self.stored_retry(&message).await?
+        {
+            return Ok(Sequenced {
+                message: original,
+                fresh: false,
+                handed_off: true,
+            });
+        }
         let room_id = message.room_id.clone();
         let keys = [
             self.room_key(&room_id, "counter"),
@@ -339,6 +384,12 @@ impl Sequencer for RedisSequencer {
                 .await
                 .map_err(unavailable)
         };
+        let epoch = async {
+            if self.epoch.is_stale() {
+                self.epoch.refresh(&self.client).await?;
+            }
+            Ok::<_, Error>(())
+        };
         let sequenced = async {
             let mut floor = None;
             if !self.is_seeded(&room_id) {
@@ -346,15 +397,31 @@ impl Sequencer for RedisSequencer {
             }
             let mut reply = self.run(&keys, floor, &json).await?;
             if status(&reply)? == NEEDS_FLOOR {
+                // Redis has no counter for the room: new to it, or lost with its data, and
+                // the dedupe entries with it. A retry of a message the writer stored is
+                // answered from the store.
                 floor = Some(self.floor(&room_id).await?);
+                if let Some(original) = self.stored_retry(&message).await? {
+                    return Ok(Err(original));
+                }
                 reply = self.run(&keys, floor, &json).await?;
             }
             if floor.is_some() {
                 self.mark_seeded(&room_id);
             }
-            Ok::<_, Error>(reply)
+            Ok::<_, Error>(Ok(reply))
         };
-        let (_, reply) = tokio::try_join!(listed, sequenced)?;
+        let (_, (), reply) = tokio::try_join!(listed, epoch, sequenced)?;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(original) => {
+                return Ok(Sequenced {
+                    message: original,
+                    fresh: false,
+                    handed_off: true,
+                });
+            }
+        };
 
         let seq = reply_seq(&reply)?;
         match status(&reply)? {

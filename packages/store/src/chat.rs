@@ -179,6 +179,11 @@ pub trait ChatStore: Send + Sync + 'static {
     ) -> Result<Vec<Message>>;
     /// Every member's read pointer, in join order.
     async fn reads(&self, room_id: &str) -> Result<Vec<(String, u64)>>;
+
+    /// Records that the writer stored every event handed off before the barrier `id`.
+    async fn record_barrier(&self, id: &str) -> Result<()>;
+    /// Whether the barrier `id` was recorded.
+    async fn barrier_recorded(&self, id: &str) -> Result<bool>;
     /// Moves the read pointer forward to `seq`; a lower `seq` changes nothing (`false`), nor
     /// does a user who is not a member.
     async fn set_read(&self, room_id: &str, user_id: &str, seq: u64) -> Result<bool>;

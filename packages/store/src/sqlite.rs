@@ -151,6 +151,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX IF NOT EXISTS messages_room_rev ON messages (room_id, rev) WHERE rev > 0;
     ",
+    // 6: the writer's barriers (see `ChatStore::record_barrier`), by id, with when.
+    "
+    CREATE TABLE IF NOT EXISTS writer_barriers (
+        id  TEXT    NOT NULL PRIMARY KEY,
+        at  INTEGER NOT NULL
+    ) STRICT;
+    ",
 ];
 
 /// The embedded store: every trait of this crate over one SQLite file.

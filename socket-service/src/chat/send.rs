@@ -116,21 +116,13 @@ impl Chat {
             ));
         }
         self.require_member(&p.room_id, user_id).await?;
-        // A retry of an accepted message is answered with its original whatever the checks
-        // below say now (its files are bound to it, its sender may be over the rate). Where the
-        // sequencer recognizes any retry of this id itself (the embedded one always; Redis for
-        // recent time-stamped ids, within its dedupe window), it answers the retries that pass
-        // the checks, so the store is asked only when a check refuses. Otherwise a retry may
-        // be older than what the sequencer remembers: the store is asked first, which also
-        // keeps such retries out of the rate limit.
-        let recognized = self.deps.sequencer.recognizes_retry_of(&p.client_id);
-        if !recognized && let Some(original) = self.original(user_id, &p).await? {
-            return Ok((original, false));
-        }
+        // A retry of an accepted message is answered with its original: by the sequencer when
+        // the checks below pass, and from the store when one refuses it (its files are bound to
+        // it, its sender may be over the rate now).
         let (body, attachments) = match self.admit(user_id, &p).await {
             Ok(admitted) => admitted,
             Err(refused) => {
-                if recognized && let Some(original) = self.original(user_id, &p).await? {
+                if let Some(original) = self.original(user_id, &p).await? {
                     return Ok((original, false));
                 }
                 return Err(refused);

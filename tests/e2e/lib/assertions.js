@@ -1,4 +1,4 @@
-// Shape checks of the contract's objects (PROTOCOL.md).
+// Shape checks of the contract's objects (docs/protocol.md).
 
 import assert from "node:assert/strict";
 
@@ -63,11 +63,11 @@ export function assertRoom(r, expect = {}) {
   assertRoomFields(r, expect, "room");
 }
 
-/** The caller's own fields of a `Room`, which a `RoomInfo` does not have (PROTOCOL.md, v2). */
+/** The caller's own fields of a `Room`, which a `RoomInfo` does not have (docs/protocol.md). */
 export const CALLER_ROOM_FIELDS = ["last_read_seq", "unread", "unread_mentions", "notifications"];
 
 /**
- * (v2) A `RoomInfo` (`room:updated`): a `Room` without the caller's fields, with the room's
+ * A `RoomInfo` (`room:updated`): a `Room` without the caller's fields, with the room's
  * `rev`; optionally matching `expect` field by field.
  */
 export function assertRoomInfo(r, expect = {}) {
@@ -78,7 +78,7 @@ export function assertRoomInfo(r, expect = {}) {
   assertRoomFields(r, expect, "RoomInfo");
 }
 
-/** (v2) `x.rev` (of a Message, a Room or a sync answer) is a non-negative integer. */
+/** `x.rev` (of a Message, a Room or a sync answer) is a non-negative integer. */
 export function assertRev(x, what = "message") {
   assert.ok(
     Number.isInteger(x?.rev) && x.rev >= 0,

@@ -357,6 +357,9 @@ export class Cluster {
         ...common,
         CHAT_AMQP_URL: this.amqpUrl,
         CHAT_AMQP_PREFIX: this.amqpPrefix,
+        // No db-writer runs here (the tests read its queue themselves), so there is none to
+        // wait for when Redis has no sequencing epoch yet.
+        CHAT_SEQUENCER_DRAIN_WRITER: "false",
         CHAT_JWT_PUBLIC_KEY_FILE: pub,
         CHAT_PRESENCE_NODE_TTL_MS: "3000",
         CHAT_SEND_RATE_BURST: "1000000",

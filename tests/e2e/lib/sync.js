@@ -1,4 +1,4 @@
-// (v2) The client's side of `sync` with changes (PROTOCOL.md, "Sync: nothing missed, changes
+// The client's side of `sync` with changes (docs/protocol.md, "Sync: nothing missed, changes
 // included") and the scenarios that test/sync.test.js (standalone) and
 // test/sync-local-cluster.test.js (two socket nodes behind NGINX) both run:
 //
@@ -40,7 +40,7 @@ export const SYNC_PAGE = 100;
 const brief = (x, n = 300) => JSON.stringify(x)?.slice(0, n);
 
 /**
- * One `sync` for one room at `cursor` ({room_id, after_seq, after_rev?}); asserts the v2 shape
+ * One `sync` for one room at `cursor` ({room_id, after_seq, after_rev?}); asserts the shape
  * of the room's answer against the cursor and returns it:
  * {room_id, messages, has_more, changed, changed_more, rev}.
  */
@@ -57,8 +57,8 @@ export async function syncOnce(socket, cursor, ms = 15_000) {
 
   assert.ok(Array.isArray(r.messages), `${what}: messages is an array`);
   assert.equal(typeof r.has_more, "boolean", `${what}: has_more is a boolean, got ${brief(r.has_more)}`);
-  assert.ok(Array.isArray(r.changed), `${what}: changed is an array (v2), got ${brief(r.changed)}; keys: ${Object.keys(r)}`);
-  assert.equal(typeof r.changed_more, "boolean", `${what}: changed_more is a boolean (v2), got ${brief(r.changed_more)}`);
+  assert.ok(Array.isArray(r.changed), `${what}: changed is an array, got ${brief(r.changed)}; keys: ${Object.keys(r)}`);
+  assert.equal(typeof r.changed_more, "boolean", `${what}: changed_more is a boolean, got ${brief(r.changed_more)}`);
   assertRev(r, what);
 
   assert.ok(r.messages.length <= SYNC_PAGE, `${what}: at most ${SYNC_PAGE} messages, got ${r.messages.length}`);
@@ -86,7 +86,7 @@ export async function syncOnce(socket, cursor, ms = 15_000) {
 
 /**
  * What a client holds of one room: its messages by seq, the highest seq it has (`afterSeq`)
- * and the highest rev it has seen (`afterRev`), kept up to date with `sync` like PROTOCOL.md says.
+ * and the highest rev it has seen (`afterRev`), kept up to date with `sync` like docs/protocol.md says.
  */
 export class Replica {
   constructor(roomId) {

@@ -1,4 +1,4 @@
-// (v2) Sync with changes, send order, a stopping node and a crash before the writer stored an
+// Sync with changes, send order, a stopping node and a crash before the writer stored an
 // edit, on the distributed mode as scripts/local-cluster runs it: two socket nodes behind NGINX
 // (cookie affinity), db-writer, MongoDB (nx-27017), Redis, RabbitMQ. Every client goes through
 // NGINX, pinned to a node by the affinity cookie (lib/local-cluster.js `onNode`).

@@ -1,5 +1,5 @@
-// (v2) Sync with changes, send order, read pointers, room:updated and typing, on the standalone
-// server (PROTOCOL.md: "Sync: nothing missed, changes included", `rev`, "Send order",
+// Sync with changes, send order, read pointers, room:updated and typing, on the standalone
+// server (docs/protocol.md: "Sync: nothing missed, changes included", `rev`, "Send order",
 // `GET /api/rooms/{id}/reads`, `room:updated`, typing). The scenarios are in lib/sync.js; the
 // same ones run on two socket nodes in test/sync-local-cluster.test.js.
 //

@@ -9,11 +9,13 @@
 //!
 //! - [`cases`]: what both implementations promise.
 //! - [`changes`]: what both promise of changes to existing messages (`rev`).
+//! - [`recovery`]: Redis losing its data while the writer lags.
 //! - [`redis`]: what only the Redis one has (the recent log, its cap, the floor after Redis lost
 //!   its data, a Redis that stops answering).
 
 mod cases;
 mod changes;
+mod recovery;
 mod redis;
 
 use std::future::Future;

@@ -293,6 +293,11 @@ impl MongoStore {
         Ok(())
     }
 
+    /// `writer_barriers`: `_id` = the barrier's id, `at` = when it was recorded.
+    fn barriers(&self) -> mongodb::Collection<Document> {
+        self.db.collection("writer_barriers")
+    }
+
     /// Raises a room's change counter to at least `rev`.
     async fn raise_room_rev(&self, room_id: &str, rev: u64) -> Result<()> {
         self.rooms
@@ -722,6 +727,30 @@ impl ChatStore for MongoStore {
                 Ok((user, to_u64(seq, "read pointer")?))
             })
             .collect()
+    }
+
+    async fn record_barrier(&self, id: &str) -> Result<()> {
+        let barriers = self.barriers();
+        match barriers
+            .insert_one(doc! { "_id": id, "at": Timestamp::now().millis() })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match map_err(e) {
+                // Recorded already: a redelivered barrier.
+                Error::Duplicate(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn barrier_recorded(&self, id: &str) -> Result<bool> {
+        let found = self
+            .barriers()
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(map_err)?;
+        Ok(found.is_some())
     }
 
     async fn set_read(&self, room_id: &str, user_id: &str, seq: u64) -> Result<bool> {

@@ -766,6 +766,31 @@ impl ChatStore for SqliteStore {
         .await
     }
 
+    async fn record_barrier(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO writer_barriers (id, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![id, Timestamp::now().millis()],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn barrier_recorded(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.call(move |conn| {
+            Ok(conn
+                .query_row("SELECT 1 FROM writer_barriers WHERE id = ?1", [id], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+
     async fn set_read(&self, room_id: &str, user_id: &str, seq: u64) -> Result<bool> {
         let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
         self.call(move |conn| {
