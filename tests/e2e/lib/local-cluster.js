@@ -91,6 +91,15 @@ export class LocalCluster {
     return this.run("kill", name);
   }
 
+  /**
+   * Sends `signal` to one process's group (e.g. SIGSTOP for a hung process, SIGCONT to resume
+   * it); `up` leaves a stopped process alone, since it still runs.
+   */
+  signal(name, signal) {
+    const pid = Number(fs.readFileSync(path.join(this.dir, "run", `${name}.pid`), "utf8").trim());
+    process.kill(-pid, signal);
+  }
+
   /** SIGTERM one process (a graceful stop); resolves once it is gone. `up` starts it again. */
   stop(name) {
     return this.run("stop", name);

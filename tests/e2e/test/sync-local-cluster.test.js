@@ -13,6 +13,8 @@
 //     edit in `changed`; after the writer and the node are back, and after every process
 //     restarted (Redis empty: MongoDB only), still there, and in the history
 //  5. (lib/sync.js) GET /api/rooms/{id}/reads, room:updated, typing across the two nodes
+//  6. Redis loses its data (FLUSHALL) while db-writer hangs with a backlog, senders retrying on
+//     both nodes: no acked message lost, no seq given twice, the history contiguous
 //
 // Needs scripts/test-servers' variables and the built binaries (lib/local-cluster.js); skipped
 // without them. Alone, in tests/e2e:
@@ -21,7 +23,9 @@
 // E2E_KEEP=1 keeps the cluster's state and logs.
 
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { after, before, describe } from "node:test";
+import { promisify } from "node:util";
 import { LocalCluster, localClusterUnavailable, onNode, polling } from "../lib/local-cluster.js";
 import { serverTest } from "../lib/server.js";
 import {
@@ -51,6 +55,8 @@ import {
   typingFalseAfterFlood,
   typingStopsOnSend,
 } from "../lib/sync.js";
+
+const execFileP = promisify(execFile);
 
 const skip = localClusterUnavailable();
 if (skip) console.error(`[sync-local-cluster] skipped: ${skip}`);
@@ -279,4 +285,61 @@ describe("sync and failover on the local cluster (two socket nodes behind NGINX)
   ltest("5d. typing: a typing:false right after more typing:true than the typing rate allows reaches the other node", { timeout: 60_000 }, (t) =>
     typingFalseAfterFlood(t, mode),
   );
+
+  // ---- 6 -------------------------------------------------------------------------------------
+
+  ltest("6. Redis loses its data while the writer lags: no acked message lost, no seq given twice", { timeout: 240_000 }, async (t) => {
+    const [a, b] = await Promise.all([register(srv, "lossa"), register(srv, "lossb")]);
+    const room = await createGroup(srv, a, [b]);
+    const a1 = await connect(srv, a, onNode(1));
+    const b2 = await connect(srv, b, onNode(2));
+    const acked = [];
+    for (let i = 0; i < 3; i++) acked.push(await send(a1, room.id, `before ${i}`));
+    await settleWriter();
+
+    /** Sends `n` messages, each retried with its client_id until acked; resolves with them. */
+    const sendWithRetries = async (socket, prefix, n) => {
+      const out = [];
+      for (let i = 0; i < n; i++) {
+        const payload = { room_id: room.id, client_id: `${prefix}-${rand(8)}-${i}`, body: `${prefix} ${i}` };
+        const message = await eventually(async () => {
+          const ack = await emitAck(socket, "message:send", payload, 20_000).catch(() => null);
+          return ack?.ok ? ack.message : null;
+        }, 120_000, `an ack of ${payload.client_id}`);
+        out.push(message);
+      }
+      return out;
+    };
+
+    let writerStopped = false;
+    try {
+      // The writer hangs: a backlog builds in RabbitMQ while sends are acked.
+      cluster.signal("db-writer", "SIGSTOP");
+      writerStopped = true;
+      acked.push(...(await sendWithRetries(a1, "backlog", 20)));
+
+      // Redis loses everything (as a restart without persistence would); both nodes keep
+      // sending.
+      await execFileP("redis-cli", ["-h", "127.0.0.1", "-p", cluster.env.PORT_REDIS, "FLUSHALL"]);
+      const senders = Promise.all([sendWithRetries(a1, "after-a", 10), sendWithRetries(b2, "after-b", 10)]);
+      await new Promise((r) => setTimeout(r, 3000));
+      cluster.signal("db-writer", "SIGCONT");
+      writerStopped = false;
+      for (const batch of await senders) acked.push(...batch);
+    } finally {
+      if (writerStopped) cluster.signal("db-writer", "SIGCONT");
+    }
+
+    await eventually(async () => (await cluster.queueDepth("db-writer")) === 0, 60_000, "db-writer's queue to drain");
+    await settleWriter();
+    const hist = await fullHistory(srv, a, room.id);
+    const byId = new Map(hist.map((m) => [m.id, m]));
+    const lost = acked.filter((m) => byId.get(m.id)?.seq !== m.seq);
+    assert.deepEqual(lost.map((m) => [m.seq, m.body]), [], `every acked message is in history with its acked seq (${acked.length} acked)`);
+    const seqs = acked.map((m) => m.seq);
+    assert.equal(new Set(seqs).size, seqs.length, `no seq acked twice: ${seqs.join(",")}`);
+    assert.deepEqual(hist.map((m) => m.seq), hist.map((_, i) => i + 1), "the history is contiguous");
+    assert.equal(hist.length, acked.length, "nothing in history that was not acked once");
+    t.diagnostic(`${acked.length} acked, seqs 1..${hist.length}`);
+  });
 });
