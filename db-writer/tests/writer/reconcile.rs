@@ -165,3 +165,80 @@ async fn a_pass_stores_exactly_what_the_store_lacks_and_only_once() {
     let other = Arc::new(reconciler(Duration::ZERO));
     assert!(!other.pass().await.expect("a pass").leader);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_only_in_the_recent_changes_is_stored_once() {
+    let world = World::new().await;
+    let prefix = format!("{}:", unique("dbw"));
+    let room = world.create_room(&["user-1", "user-2"]).await;
+    let sequencer = sequencer(&world, &prefix).await;
+    let client = service_kit::redis::connect(&redis_url())
+        .await
+        .expect("connect to the test Redis");
+    let reconciler = |after: Duration| {
+        Reconciler::new(
+            client.clone(),
+            prefix.clone(),
+            world.store.clone(),
+            ReconcilerConfig {
+                after,
+                interval: Duration::from_millis(100),
+            },
+        )
+    };
+    let mut stored = Vec::new();
+    for i in 1..=3 {
+        let message = sequencer
+            .sequence(new_message(&room, &format!("message {i}")))
+            .await
+            .expect("sequenced")
+            .message;
+        stored.push(message);
+    }
+    world
+        .store
+        .insert_messages(&stored)
+        .await
+        .expect("the writer stored the messages");
+
+    // An edit of 1 and a delete of 3 got their revs; their hand-offs were lost.
+    let change = |message: models::chat::Message| store::MessageChange {
+        message,
+        base_rev: 0,
+    };
+    let edited = models::chat::Message {
+        body: "edited, never handed off".into(),
+        edited_at: Some(Timestamp::now()),
+        ..stored[0].clone()
+    };
+    let applied = |outcome| match outcome {
+        store::ChangeOutcome::Applied(m) => *m,
+        other => panic!("not applied: {other:?}"),
+    };
+    let edited = applied(sequencer.change(change(edited)).await.expect("edit"));
+    let deleted = applied(
+        sequencer
+            .change(change(stored[2].clone().into_deleted()))
+            .await
+            .expect("delete"),
+    );
+
+    let patient = reconciler(Duration::from_secs(3600));
+    assert_eq!(patient.pass().await.expect("a pass").restored, 0);
+    patient.release().await.expect("release the lease");
+
+    let prompt = reconciler(Duration::ZERO);
+    assert_eq!(prompt.pass().await.expect("a pass").restored, 2);
+    let history = world
+        .store
+        .messages(&room, Page::After(0), 100)
+        .await
+        .expect("history");
+    assert_eq!(history, [edited, stored[1].clone(), deleted]);
+    assert_eq!(world.store.room(&room).await.unwrap().unwrap().rev, 2);
+    assert_eq!(
+        prompt.pass().await.expect("a second pass").restored,
+        0,
+        "a second pass finds nothing to do"
+    );
+}

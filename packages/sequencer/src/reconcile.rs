@@ -7,13 +7,19 @@
 //! [`ReconcilerConfig::after`] the store still lacks. Storing is idempotent (the store's unique
 //! indexes), so racing a slow writer only counts a duplicate there.
 //!
+//! Changes (edits, deletes) are reconciled the same way: a node that dies between giving a
+//! change its `rev` and publishing it leaves the change in the room's recent changes, where
+//! `sync` serves it; the reconciler applies every recent change older than
+//! [`ReconcilerConfig::after`] to the store (idempotent: a change applies only over an older
+//! `rev`), keeping a watermark by `rev`.
+//!
 //! One process at a time does the work: each pass first takes or renews a lease in Redis, so
 //! several db-writer replicas do not read the same logs in parallel.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use fred::prelude::{Client, KeysInterface, SortedSetsInterface};
+use fred::prelude::{Client, HashesInterface, KeysInterface, SortedSetsInterface};
 use fred::types::scripts::Script;
 use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 use models::chat::Message;
@@ -21,7 +27,9 @@ use models::time::Timestamp;
 use store::{ChatStore, Page};
 use tokio_util::sync::CancellationToken;
 
-use crate::redis::{active_key, decode, exclusive, inf, room_key, unavailable};
+use crate::redis::{
+    active_key, decode, decode_timed_change, exclusive, inf, room_key, unavailable,
+};
 use crate::{Error, Result};
 
 /// Log entries read per round trip.
@@ -201,6 +209,7 @@ impl Reconciler {
         };
         for room_id in &rooms {
             pass.restored += self.reconcile_room(room_id, cutoff).await?;
+            pass.restored += self.reconcile_changes(room_id, cutoff).await?;
         }
         // Rooms last active before the cutoff had only entries older than it: all looked at.
         self.settled_before
@@ -262,6 +271,83 @@ impl Reconciler {
             }
         }
         Ok(restored)
+    }
+
+    /// Applies to the store the room's recent changes made before `cutoff` (Unix ms) and after
+    /// its `rev` watermark, then moves the watermark. Returns how many the store lacked.
+    async fn reconcile_changes(&self, room_id: &str, cutoff: i64) -> Result<usize> {
+        let mark_key = room_key(&self.prefix, room_id, "reconciled_rev");
+        let changes_key = room_key(&self.prefix, room_id, "changes");
+        let changed_key = room_key(&self.prefix, room_id, "changed");
+        let mut mark: u64 = self
+            .client
+            .get::<Option<u64>, _>(&mark_key)
+            .await
+            .map_err(unavailable)?
+            .unwrap_or(0);
+        let mut applied = 0;
+        loop {
+            let ids: Vec<String> = self
+                .client
+                .zrangebyscore(
+                    &changes_key,
+                    exclusive(mark),
+                    inf(),
+                    false,
+                    Some((0, PAGE as i64)),
+                )
+                .await
+                .map_err(unavailable)?;
+            if ids.is_empty() {
+                break;
+            }
+            let full_page = ids.len() == PAGE;
+            let states: Vec<Option<String>> = self
+                .client
+                .hmget(&changed_key, ids)
+                .await
+                .map_err(unavailable)?;
+            let mut young = false;
+            let mut last = mark;
+            // In `rev` order; the first one too young ends the pass for this room. An entry
+            // trimmed between the two reads was older than the cap: the writer stored it.
+            for state in states.into_iter().flatten() {
+                let (message, at) = decode_timed_change(&state)?;
+                if at > cutoff {
+                    young = true;
+                    break;
+                }
+                let stored = if message.deleted {
+                    self.store
+                        .apply_delete(room_id, &message.id, message.rev)
+                        .await
+                } else {
+                    self.store.apply_edit(&message).await
+                };
+                if stored.map_err(store_error)? {
+                    tracing::warn!(
+                        room_id,
+                        rev = message.rev,
+                        message_id = %message.id,
+                        "storing a change from the recent changes: its hand-off never arrived"
+                    );
+                    applied += 1;
+                }
+                last = message.rev;
+            }
+            if last > mark {
+                mark = last;
+                let _: () = self
+                    .client
+                    .set(&mark_key, mark, None, None, false)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            if young || !full_page {
+                break;
+            }
+        }
+        Ok(applied)
     }
 
     /// Inserts those of `due` (seqs above `after`, ascending) that the store does not hold.

@@ -18,8 +18,10 @@
 //! - `{prefix}seq:{room_id}:rev`: the last assigned change `rev` (no TTL).
 //! - `{prefix}seq:{room_id}:changes`: the recent changes, a sorted set of message ids scored by
 //!   the `rev` of each one's latest change, capped like the log.
-//! - `{prefix}seq:{room_id}:changed`: a hash from those message ids to `{rev}:{json}`, the
-//!   message's state after that change.
+//! - `{prefix}seq:{room_id}:changed`: a hash from those message ids to `{rev}:{ms}:{json}`, the
+//!   message's state after that change and when it was made (Unix ms).
+//! - `{prefix}seq:{room_id}:reconciled_rev`: the `rev` up to which the reconciler has made sure
+//!   the store holds the room's recent changes.
 //!
 //! And one key for all rooms, written before each message's script on the same connection (so
 //! a message that got a `seq` always has its room listed), outside the scripts:
@@ -82,7 +84,8 @@ return {1, seq}
 /// One `change` call.
 ///
 /// KEYS: rev counter, changes, changed. ARGV: floor (`''` when the caller has not read the
-/// store), the message id, its new state as JSON, the `rev` the change was made from, the cap.
+/// store), the message id, its new state as JSON, the `rev` the change was made from, the cap,
+/// now (Unix ms).
 ///
 /// Replies `{1, rev}` when applied, `{2}` when the counter is missing and no floor was given
 /// (as [`SEQUENCE_LUA`]), `{3}` when the message is deleted, `{4}` when it changed after the
@@ -92,7 +95,8 @@ local current = redis.call('ZSCORE', KEYS[2], ARGV[2])
 if current then
   local prev = redis.call('HGET', KEYS[3], ARGV[2])
   if prev then
-    local state = cjson.decode(string.sub(prev, string.find(prev, ':', 1, true) + 1))
+    local rest = string.sub(prev, string.find(prev, ':', 1, true) + 1)
+    local state = cjson.decode(string.sub(rest, string.find(rest, ':', 1, true) + 1))
     if state.deleted then return {3} end
   end
   if tonumber(current) ~= tonumber(ARGV[4]) then return {4} end
@@ -109,7 +113,7 @@ if rev <= floor then
   redis.call('SET', KEYS[1], rev)
 end
 redis.call('ZADD', KEYS[2], rev, ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[2], rev .. ':' .. ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[2], rev .. ':' .. ARGV[6] .. ':' .. ARGV[3])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
 if excess > 0 then
   local oldest = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
@@ -316,6 +320,22 @@ impl RedisSequencer {
         )
     }
 
+    /// Lists the room among those the reconciler looks at, as active now.
+    async fn list_active(&self, room_id: &str) -> Result<i64> {
+        let now = models::time::Timestamp::now().millis() as f64;
+        self.client
+            .zadd::<i64, _, _>(
+                active_key(&self.prefix),
+                None,
+                None,
+                false,
+                false,
+                (now, room_id),
+            )
+            .await
+            .map_err(unavailable)
+    }
+
     /// The message this sender already sent with this client id, if the store has it.
     async fn stored_retry(&self, message: &NewMessage) -> Result<Option<Message>> {
         self.store
@@ -370,20 +390,7 @@ impl Sequencer for RedisSequencer {
 
         // Listed before the script runs, in the same round trip: a connection's commands run
         // in the order they were sent, so no room holds a `seq` the reconciler cannot find.
-        let now = models::time::Timestamp::now().millis() as f64;
-        let listed = async {
-            self.client
-                .zadd::<i64, _, _>(
-                    active_key(&self.prefix),
-                    None,
-                    None,
-                    false,
-                    false,
-                    (now, room_id.as_str()),
-                )
-                .await
-                .map_err(unavailable)
-        };
+        let listed = self.list_active(&room_id);
         let epoch = async {
             if self.epoch.is_stale() {
                 self.epoch.refresh(&self.client).await?;
@@ -531,6 +538,7 @@ impl Sequencer for RedisSequencer {
                 json.clone(),
                 change.base_rev.to_string(),
                 self.config.log_cap.to_string(),
+                models::time::Timestamp::now().millis().to_string(),
             ];
             let keys = keys.clone();
             async move {
@@ -540,12 +548,17 @@ impl Sequencer for RedisSequencer {
                     .map_err(unavailable)
             }
         };
-        let mut reply = run(None).await?;
-        if status(&reply)? == NEEDS_FLOOR {
-            // Redis lost the room's counter: it starts again above what the store holds.
-            let floor = self.stored_room(&room_id).await?.rev;
-            reply = run(Some(floor)).await?;
-        }
+        let changed = async {
+            let mut reply = run(None).await?;
+            if status(&reply)? == NEEDS_FLOOR {
+                // Redis lost the room's counter: it starts again above what the store holds.
+                let floor = self.stored_room(&room_id).await?.rev;
+                reply = run(Some(floor)).await?;
+            }
+            Ok::<_, Error>(reply)
+        };
+        // Listed like a sequenced message's room, for the reconciler.
+        let (_, reply) = tokio::try_join!(self.list_active(&room_id), changed)?;
         match status(&reply)? {
             APPLIED => {
                 let mut message = change.message;
@@ -632,17 +645,21 @@ impl Sequencer for RedisSequencer {
     }
 }
 
-/// A `changed` hash value, `{rev}:{json}`, as the message with that `rev`.
-fn decode_change(state: &str) -> Result<Message> {
-    let (rev, json) = state
-        .split_once(':')
-        .ok_or_else(|| Error::Unavailable(format!("malformed change entry {state:?}")))?;
+/// A `changed` hash value, `{rev}:{ms}:{json}`, as the message with that `rev`.
+pub(crate) fn decode_change(state: &str) -> Result<Message> {
+    Ok(decode_timed_change(state)?.0)
+}
+
+/// A `changed` hash value as the message with its `rev`, and when the change was made (Unix ms).
+pub(crate) fn decode_timed_change(state: &str) -> Result<(Message, i64)> {
+    let malformed = || Error::Unavailable(format!("malformed change entry {state:?}"));
+    let (rev, rest) = state.split_once(':').ok_or_else(malformed)?;
+    let (at, json) = rest.split_once(':').ok_or_else(malformed)?;
     let mut message: Message = serde_json::from_str(json)
         .map_err(|e| Error::Unavailable(format!("decoding a change entry: {e}")))?;
-    message.rev = rev
-        .parse()
-        .map_err(|e| Error::Unavailable(format!("malformed change rev {rev:?}: {e}")))?;
-    Ok(message)
+    message.rev = rev.parse().map_err(|_| malformed())?;
+    let at = at.parse().map_err(|_| malformed())?;
+    Ok((message, at))
 }
 
 pub(crate) fn room_key(prefix: &str, room_id: &str, what: &str) -> String {
