@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use service_kit::config::{Backends, ConfigError, Secret, env_opt, env_or, secret_from_env};
+use service_kit::config::{
+    Backends, ConfigError, Secret, TokenConfig, env_opt, env_or, secret_from_env,
+};
 use storage::S3Config;
 
 /// The types allowed unless `CHAT_FILE_ALLOWED_TYPES` says otherwise: images, PDF, plain text,
@@ -102,13 +104,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// MongoDB (`CHAT_MONGODB_URL`, `CHAT_MONGODB_DATABASE`) for file metadata and rooms.
     pub backends: Backends,
-    /// The Ed25519 public key (SPKI PEM) that verifies access tokens: `CHAT_JWT_PUBLIC_KEY` or
-    /// `CHAT_JWT_PUBLIC_KEY_FILE`. Required.
-    pub jwt_public_key: String,
-    /// `CHAT_JWT_ISSUER`, `chat-auth`.
-    pub jwt_issuer: String,
-    /// `CHAT_JWT_AUDIENCE`, `chat`.
-    pub jwt_audience: String,
+    /// How access tokens are verified (`CHAT_JWT_PUBLIC_KEY`, `CHAT_JWT_ISSUER`,
+    /// `CHAT_JWT_AUDIENCE`).
+    pub tokens: TokenConfig,
     pub s3: S3Settings,
     pub settings: Settings,
 }
@@ -169,17 +167,10 @@ impl S3Settings {
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        let key = secret_from_env("CHAT_JWT_PUBLIC_KEY")?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "set CHAT_JWT_PUBLIC_KEY or CHAT_JWT_PUBLIC_KEY_FILE (Ed25519 SPKI PEM)"
-            )
-        })?;
         Ok(Config {
             listen: env_or("CHAT_FILE_LISTEN", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
             backends: Backends::from_env()?,
-            jwt_public_key: key.expose().to_string(),
-            jwt_issuer: env_or("CHAT_JWT_ISSUER", token::DEFAULT_ISSUER.to_string())?,
-            jwt_audience: env_or("CHAT_JWT_AUDIENCE", token::DEFAULT_AUDIENCE.to_string())?,
+            tokens: TokenConfig::from_env()?,
             s3: S3Settings::from_env()?,
             settings: Settings::from_env()?,
         })

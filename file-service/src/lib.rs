@@ -24,7 +24,6 @@ use std::sync::Arc;
 
 use service_kit::ops::{self, Check};
 use storage::ObjectStorage;
-use token::Verifier;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -47,11 +46,7 @@ pub async fn run(
         .await?,
     );
     let storage = Arc::new(storage::S3Storage::connect(config.s3.to_s3_config()).await?);
-    let verifier = Arc::new(Verifier::from_public_pem(
-        &config.jwt_public_key,
-        &config.jwt_issuer,
-        &config.jwt_audience,
-    )?);
+    let verifier = Arc::new(config.tokens.verifier()?);
     let state = AppState {
         files: store.clone(),
         rooms: store.clone(),

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use axum::Router;
 use presence::Presence;
-use service_kit::config::{Backends, ConfigError, Secret, env_or, secret_from_env};
+use service_kit::config::{Backends, ConfigError, Secret, TokenConfig, env_or, secret_from_env};
 use service_kit::ops;
 use store::{AuthStore, ChatStore, PushStore};
 use token::Verifier;
@@ -84,13 +84,9 @@ pub struct Config {
     /// `CHAT_PUSH_LISTEN`, `0.0.0.0:8080`: the API and the operations endpoints.
     pub listen: SocketAddr,
     pub backends: Backends,
-    /// The Ed25519 public key (SPKI PEM) that verifies access tokens: `CHAT_JWT_PUBLIC_KEY` or
-    /// `CHAT_JWT_PUBLIC_KEY_FILE`. Required.
-    pub jwt_public_key: String,
-    /// `CHAT_JWT_ISSUER`, `chat-auth`.
-    pub jwt_issuer: String,
-    /// `CHAT_JWT_AUDIENCE`, `chat`.
-    pub jwt_audience: String,
+    /// How access tokens are verified (`CHAT_JWT_PUBLIC_KEY`, `CHAT_JWT_ISSUER`,
+    /// `CHAT_JWT_AUDIENCE`).
+    pub tokens: TokenConfig,
     /// The VAPID private key (P-256, PEM or base64url): `CHAT_VAPID_PRIVATE_KEY` or
     /// `CHAT_VAPID_PRIVATE_KEY_FILE`. Required.
     pub vapid_private_key: Secret,
@@ -101,11 +97,6 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        let jwt = secret_from_env("CHAT_JWT_PUBLIC_KEY")?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "set CHAT_JWT_PUBLIC_KEY or CHAT_JWT_PUBLIC_KEY_FILE (Ed25519 SPKI PEM)"
-            )
-        })?;
         let vapid = secret_from_env("CHAT_VAPID_PRIVATE_KEY")?.ok_or_else(|| {
             anyhow::anyhow!(
                 "set CHAT_VAPID_PRIVATE_KEY or CHAT_VAPID_PRIVATE_KEY_FILE (P-256 private key)"
@@ -120,9 +111,7 @@ impl Config {
         Ok(Config {
             listen: env_or("CHAT_PUSH_LISTEN", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
             backends,
-            jwt_public_key: jwt.expose().to_string(),
-            jwt_issuer: env_or("CHAT_JWT_ISSUER", token::DEFAULT_ISSUER.to_string())?,
-            jwt_audience: env_or("CHAT_JWT_AUDIENCE", token::DEFAULT_AUDIENCE.to_string())?,
+            tokens: TokenConfig::from_env()?,
             vapid_private_key: vapid,
             settings: Settings::from_env()?,
             consumer,
@@ -178,11 +167,7 @@ pub async fn run(
     let _ = ops::metrics_handle();
     let b = &config.backends;
     let keys = VapidKeys::from_private(config.vapid_private_key.expose())?;
-    let verifier = Arc::new(Verifier::from_public_pem(
-        &config.jwt_public_key,
-        &config.jwt_issuer,
-        &config.jwt_audience,
-    )?);
+    let verifier = Arc::new(config.tokens.verifier()?);
     let store =
         Arc::new(store::MongoStore::connect(b.mongodb_url.expose(), &b.mongodb_database).await?);
     let redis = service_kit::redis::connect(b.redis_url.expose()).await?;

@@ -5,11 +5,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use service_kit::config::{Backends, ConfigError, env_or, secret_from_env};
+use service_kit::config::{Backends, ConfigError, TokenConfig, env_or};
 use service_kit::ops;
 use socketioxide::SocketIo;
 use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
-use token::Verifier;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -21,13 +20,9 @@ pub struct Config {
     /// `CHAT_SOCKET_LISTEN`, `0.0.0.0:8080`.
     pub listen: SocketAddr,
     pub backends: Backends,
-    /// The Ed25519 public key (SPKI PEM) that verifies access tokens: `CHAT_JWT_PUBLIC_KEY` or
-    /// `CHAT_JWT_PUBLIC_KEY_FILE`. Required.
-    pub jwt_public_key: String,
-    /// `CHAT_JWT_ISSUER`, `chat-auth`.
-    pub jwt_issuer: String,
-    /// `CHAT_JWT_AUDIENCE`, `chat`.
-    pub jwt_audience: String,
+    /// How access tokens are verified (`CHAT_JWT_PUBLIC_KEY`, `CHAT_JWT_ISSUER`,
+    /// `CHAT_JWT_AUDIENCE`).
+    pub tokens: TokenConfig,
     /// `CHAT_PRESENCE_NODE_TTL_MS`, 15000: a dead node's users go offline within about 4/3 of it.
     pub presence_node_ttl: std::time::Duration,
     /// `CHAT_SEQUENCER_DRAIN_WRITER`, `true`: after Redis lost its data, numbering resumes only
@@ -39,17 +34,10 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        let key = secret_from_env("CHAT_JWT_PUBLIC_KEY")?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "set CHAT_JWT_PUBLIC_KEY or CHAT_JWT_PUBLIC_KEY_FILE (Ed25519 SPKI PEM)"
-            )
-        })?;
         Ok(Config {
             listen: env_or("CHAT_SOCKET_LISTEN", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
             backends: Backends::from_env()?,
-            jwt_public_key: key.expose().to_string(),
-            jwt_issuer: env_or("CHAT_JWT_ISSUER", token::DEFAULT_ISSUER.to_string())?,
-            jwt_audience: env_or("CHAT_JWT_AUDIENCE", token::DEFAULT_AUDIENCE.to_string())?,
+            tokens: TokenConfig::from_env()?,
             presence_node_ttl: std::time::Duration::from_millis(env_or(
                 "CHAT_PRESENCE_NODE_TTL_MS",
                 15_000u64,
@@ -71,11 +59,7 @@ pub async fn run(
     let store =
         Arc::new(store::MongoStore::connect(b.mongodb_url.expose(), &b.mongodb_database).await?);
     let redis = service_kit::redis::connect(b.redis_url.expose()).await?;
-    let verifier = Arc::new(Verifier::from_public_pem(
-        &config.jwt_public_key,
-        &config.jwt_issuer,
-        &config.jwt_audience,
-    )?);
+    let verifier = Arc::new(config.tokens.verifier()?);
     let presence = Arc::new(
         presence::RedisPresence::start(
             redis.clone(),

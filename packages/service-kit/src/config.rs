@@ -94,6 +94,39 @@ pub fn secret_from_env(name: &str) -> Result<Option<Secret>, ConfigError> {
     }
 }
 
+/// How a service that takes access tokens verifies them; every such service reads the same
+/// variables.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    /// The Ed25519 public key (SPKI PEM): `CHAT_JWT_PUBLIC_KEY` or `CHAT_JWT_PUBLIC_KEY_FILE`.
+    /// Required.
+    pub public_key: String,
+    /// `CHAT_JWT_ISSUER`, `chat-auth`.
+    pub issuer: String,
+    /// `CHAT_JWT_AUDIENCE`, `chat`.
+    pub audience: String,
+}
+
+impl TokenConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let key = secret_from_env("CHAT_JWT_PUBLIC_KEY")?.ok_or_else(|| ConfigError {
+            name: "CHAT_JWT_PUBLIC_KEY".into(),
+            value: String::new(),
+            reason: "set it or CHAT_JWT_PUBLIC_KEY_FILE (an Ed25519 SPKI PEM)".into(),
+        })?;
+        Ok(TokenConfig {
+            public_key: key.expose().to_string(),
+            issuer: env_or("CHAT_JWT_ISSUER", token::DEFAULT_ISSUER.to_string())?,
+            audience: env_or("CHAT_JWT_AUDIENCE", token::DEFAULT_AUDIENCE.to_string())?,
+        })
+    }
+
+    /// The verifier of these settings.
+    pub fn verifier(&self) -> Result<token::Verifier, token::BadPublicKey> {
+        token::Verifier::from_public_pem(&self.public_key, &self.issuer, &self.audience)
+    }
+}
+
 /// Where the external systems of the distributed mode are; every distributed service reads
 /// the same variables.
 #[derive(Debug, Clone)]

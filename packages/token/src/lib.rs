@@ -18,7 +18,7 @@ pub use claims::Claims;
 pub use extract::AuthUser;
 pub use issue::Issuer;
 pub use keys::KeyPair;
-pub use verify::{TokenError, Verifier};
+pub use verify::{BadPublicKey, TokenError, Verifier};
 
 /// The `iss` claim auth-service puts in its tokens unless configured otherwise.
 pub const DEFAULT_ISSUER: &str = "chat-auth";

@@ -167,9 +167,11 @@ impl Harness {
         let config = push_service::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             backends: backends.clone(),
-            jwt_public_key: jwt.public_pem().to_owned(),
-            jwt_issuer: token::DEFAULT_ISSUER.into(),
-            jwt_audience: token::DEFAULT_AUDIENCE.into(),
+            tokens: service_kit::config::TokenConfig {
+                public_key: jwt.public_pem().to_owned(),
+                issuer: token::DEFAULT_ISSUER.into(),
+                audience: token::DEFAULT_AUDIENCE.into(),
+            },
             vapid_private_key: Secret::new(pem),
             settings: settings(),
             consumer: push_service::ConsumerConfig::new(
