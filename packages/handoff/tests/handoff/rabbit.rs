@@ -393,7 +393,31 @@ async fn a_confirmed_publish_is_never_one_that_was_returned() {
         }
     }
     assert!(refused_reads > 0, "the first read pointers had no queue");
-    // The publisher restores the queue meanwhile: what it confirmed must be there.
+    // The publisher restores the queue after the first return (in the background, so on a busy
+    // machine maybe only after the last publish): what it confirmed must be there.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        // A passive declare of a missing queue closes its channel: one channel per look.
+        let look = broker.connection.create_channel().await.unwrap();
+        let declared = look
+            .queue_declare(
+                topology.queue(DbWriter).into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await;
+        if declared.is_ok() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the publisher did not restore the deleted queue"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let mut stored: Vec<u64> = broker
         .drain_events(&topology.queue(DbWriter))
         .await
