@@ -646,7 +646,10 @@ export class ChatClient {
       this.receive([m]);
     }
     // An older message we do not hold is left: a page of it comes in its current state.
-    if (this.caughtUp && !this.syncing.has(m.room_id)) this.raiseRev(m.room_id, m.rev);
+    // The cursor moves only to the next `rev` (a room's revs are contiguous): changes relayed by
+    // different nodes may arrive out of order, and one skipped here is fetched by the next sync.
+    const cursorRev = this.revs.get(m.room_id) ?? 0;
+    if (this.caughtUp && !this.syncing.has(m.room_id) && m.rev === cursorRev + 1) this.raiseRev(m.room_id, m.rev);
   }
 
   /** A `sync`'s `changed`: the held copies of those messages become their current state. */
