@@ -224,12 +224,7 @@ impl Reconciler {
     async fn reconcile_room(&self, room_id: &str, cutoff: i64) -> Result<usize> {
         let mark_key = room_key(&self.prefix, room_id, "reconciled");
         let log_key = room_key(&self.prefix, room_id, "log");
-        let mut mark: u64 = self
-            .client
-            .get::<Option<u64>, _>(&mark_key)
-            .await
-            .map_err(unavailable)?
-            .unwrap_or(0);
+        let mut mark = self.watermark(&mark_key).await?;
         let mut restored = 0;
         loop {
             let entries: Vec<(String, f64)> = self
@@ -261,11 +256,7 @@ impl Reconciler {
             };
             restored += self.store_missing(room_id, mark, due).await?;
             mark = last;
-            let _: () = self
-                .client
-                .set(&mark_key, mark, None, None, false)
-                .await
-                .map_err(unavailable)?;
+            self.set_watermark(&mark_key, mark).await?;
             if young || !full_page {
                 break;
             }
@@ -279,12 +270,7 @@ impl Reconciler {
         let mark_key = room_key(&self.prefix, room_id, "reconciled_rev");
         let changes_key = room_key(&self.prefix, room_id, "changes");
         let changed_key = room_key(&self.prefix, room_id, "changed");
-        let mut mark: u64 = self
-            .client
-            .get::<Option<u64>, _>(&mark_key)
-            .await
-            .map_err(unavailable)?
-            .unwrap_or(0);
+        let mut mark = self.watermark(&mark_key).await?;
         let mut applied = 0;
         loop {
             let ids: Vec<String> = self
@@ -337,17 +323,30 @@ impl Reconciler {
             }
             if last > mark {
                 mark = last;
-                let _: () = self
-                    .client
-                    .set(&mark_key, mark, None, None, false)
-                    .await
-                    .map_err(unavailable)?;
+                self.set_watermark(&mark_key, mark).await?;
             }
             if young || !full_page {
                 break;
             }
         }
         Ok(applied)
+    }
+
+    /// How far a room's log or changes are reconciled (a `seq` or a `rev`; 0 when not yet).
+    async fn watermark(&self, key: &str) -> Result<u64> {
+        Ok(self
+            .client
+            .get::<Option<u64>, _>(key)
+            .await
+            .map_err(unavailable)?
+            .unwrap_or(0))
+    }
+
+    async fn set_watermark(&self, key: &str, mark: u64) -> Result<()> {
+        self.client
+            .set(key, mark, None, None, false)
+            .await
+            .map_err(unavailable)
     }
 
     /// Inserts those of `due` (seqs above `after`, ascending) that the store does not hold.
