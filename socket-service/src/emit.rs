@@ -143,13 +143,16 @@ impl<A: Adapter> Emitter<A> {
         }
     }
 
-    /// Presence of one user, to every member of a room.
+    /// Presence of one user, to every member of a room but the user's own sockets.
     pub async fn presence_to_room(&self, room_id: &str, user_id: &str, online: bool) {
         let event = ServerEvent::Presence(Presence {
             user_id: user_id.to_owned(),
             online,
         });
-        self.send(self.to(chat_room(room_id)), &event).await;
+        let ops = self
+            .to(chat_room(room_id))
+            .map(|ops| ops.except(user_room(user_id)));
+        self.send(ops, &event).await;
     }
 
     /// Puts every socket of `user_id` into the room and gives them the room (`room:added`).

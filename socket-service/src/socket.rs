@@ -208,7 +208,11 @@ impl<A: Adapter> FromMessageParts<A> for TypingTurn {
 
 /// A payload of the wrong shape is an `invalid_request` ack, never a silent drop.
 fn parse<T: DeserializeOwned>(data: std::result::Result<Value, ParserError>) -> Result<T> {
-    let value = data.map_err(|_| Error::Invalid("the payload must be a JSON object".into()))?;
+    // serde would also read a struct from an array, its fields in order.
+    let value = data
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| Error::Invalid("the payload must be a JSON object".into()))?;
     serde_json::from_value(value).map_err(|e| Error::Invalid(format!("invalid payload: {e}")))
 }
 

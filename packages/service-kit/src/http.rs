@@ -97,10 +97,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        // Every body of the contract is an object; serde would also read a struct from an
+        // array, its fields in order.
+        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(value)) if value.is_object() => value,
+            Ok(_) => return Err(ApiError::invalid("the body must be a JSON object")),
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        T::deserialize(value)
+            .map(Json)
+            .map_err(|e| ApiError::invalid(format!("invalid body: {e}")))
     }
 }
 

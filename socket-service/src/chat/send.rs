@@ -1,7 +1,7 @@
 //! New messages: the checks a message must pass, its `seq` (given in the order its socket
 //! emitted it), the durable hand-off, and the broadcast in `seq` order.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use models::Timestamp;
@@ -11,6 +11,7 @@ use models::socket::SendPayload;
 use rate_limit::Decision;
 use sequencer::HandOffState;
 use store::{FileState, NewMessage};
+use tokio::sync::oneshot;
 
 use super::Chat;
 use crate::{Error, Result};
@@ -25,7 +26,6 @@ const MAX_ATTACHMENTS: usize = 10;
 #[derive(Default)]
 pub struct EmitOrder {
     state: Mutex<OrderState>,
-    advanced: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -35,6 +35,9 @@ struct OrderState {
     serving: u64,
     /// Tickets after `serving` that are already done (refused before sequencing, or dropped).
     done: BTreeSet<u64>,
+    /// Tickets waiting for their turn, each woken alone when it comes (a backlog of waiters is
+    /// not woken all at once for every one that goes).
+    waiting: HashMap<u64, oneshot::Sender<()>>,
 }
 
 /// One event's place in its socket's [`EmitOrder`]. Dropping it (once the ordered step is done,
@@ -47,13 +50,17 @@ pub struct Turn {
 impl EmitOrder {
     /// The next place in line; take it in the order packets arrive.
     pub fn ticket(self: &Arc<Self>) -> Turn {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.lock();
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         Turn {
             order: self.clone(),
             ticket,
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OrderState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -65,42 +72,34 @@ impl Turn {
 
     /// Waits until every earlier event of the line is done or refused.
     pub async fn wait(&self) {
-        loop {
-            let advanced = self.order.advanced.notified();
-            tokio::pin!(advanced);
-            advanced.as_mut().enable();
-            if self
-                .order
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .serving
-                == self.ticket
-            {
+        let woken = {
+            let mut state = self.order.lock();
+            if state.serving == self.ticket {
                 return;
             }
-            advanced.await;
-        }
+            let (wake, woken) = oneshot::channel();
+            state.waiting.insert(self.ticket, wake);
+            woken
+        };
+        // Sent when `serving` reaches this ticket; the order outlives this turn, so the sender
+        // is never dropped unsent.
+        let _ = woken.await;
     }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        let mut guard = self
-            .order
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.order.lock();
         let state = &mut *guard;
+        state.waiting.remove(&self.ticket);
         state.done.insert(self.ticket);
         let mut moved = false;
         while state.done.remove(&state.serving) {
             state.serving += 1;
             moved = true;
         }
-        drop(guard);
-        if moved {
-            self.order.advanced.notify_waiters();
+        if moved && let Some(wake) = state.waiting.remove(&state.serving) {
+            let _ = wake.send(());
         }
     }
 }
@@ -323,5 +322,61 @@ impl Chat {
             )));
         }
         Ok(trimmed.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::EmitOrder;
+
+    /// Turns taken 0..50 and waited for in reverse task order go in ticket order, each one
+    /// only after the one before it was dropped; a turn dropped without waiting (a refused
+    /// send) lets the next one go too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn turns_go_in_the_order_they_were_taken() {
+        let order = Arc::new(EmitOrder::default());
+        let turns: Vec<_> = (0..50).map(|_| order.ticket()).collect();
+        let gone = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (i, turn) in turns.into_iter().enumerate().rev() {
+            let gone = gone.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 7 == 3 {
+                    drop(turn);
+                    return;
+                }
+                turn.wait().await;
+                tokio::task::yield_now().await;
+                gone.lock().unwrap().push(i);
+                drop(turn);
+            }));
+        }
+        for task in tasks {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("every turn comes")
+                .unwrap();
+        }
+        let expected: Vec<usize> = (0..50).filter(|i| i % 7 != 3).collect();
+        assert_eq!(*gone.lock().unwrap(), expected);
+    }
+
+    /// A waiter given up (its task cancelled) does not hold the line.
+    #[tokio::test]
+    async fn a_cancelled_wait_does_not_block_the_next_turn() {
+        let order = Arc::new(EmitOrder::default());
+        let first = order.ticket();
+        let second = order.ticket();
+        let third = order.ticket();
+        let waiting = tokio::time::timeout(Duration::from_millis(20), second.wait()).await;
+        assert!(waiting.is_err(), "the second waits for the first");
+        drop(second);
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(1), third.wait())
+            .await
+            .expect("the third goes once both before it are gone");
     }
 }
