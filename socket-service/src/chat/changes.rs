@@ -6,9 +6,9 @@ use models::Timestamp;
 use models::chat::{Message, RoomKind};
 use models::events::Event;
 use models::socket::{DeletePayload, EditPayload};
-use store::{ChangeOutcome, MessageChange};
+use store::{ChangeOutcome, MessageChange, Page};
 
-use super::Chat;
+use super::{Chat, MAX_PAGE};
 use crate::{Error, Result};
 
 /// How many times a change is made again from a fresher state before giving up (each retry
@@ -125,12 +125,18 @@ impl Chat {
     /// A message in its newest state: the store's, or a newer change the writer has not
     /// stored yet.
     pub(super) async fn current_message(&self, room_id: &str, message_id: &str) -> Result<Message> {
-        let stored = self
-            .deps
-            .store
-            .message(room_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+        let stored = match self.deps.store.message(room_id, message_id).await? {
+            Some(message) => message,
+            // Sent a moment ago: the writer may not have stored it yet, the recent log has it.
+            None => self
+                .deps
+                .sequencer
+                .recent(room_id, Page::Before(None), MAX_PAGE)
+                .await?
+                .into_iter()
+                .find(|m| m.id == message_id)
+                .ok_or(Error::NotFound("message"))?,
+        };
         let mut current = [stored];
         self.deps.sequencer.current(room_id, &mut current).await?;
         let [current] = current;

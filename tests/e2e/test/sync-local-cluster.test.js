@@ -15,6 +15,8 @@
 //  5. (lib/sync.js) GET /api/rooms/{id}/reads, room:updated, typing across the two nodes
 //  6. Redis loses its data (FLUSHALL) while db-writer hangs with a backlog, senders retrying on
 //     both nodes: no acked message lost, no seq given twice, the history contiguous
+//  7. a message the writer has not stored yet (db-writer stopped) can be edited and deleted at
+//     once, on either node
 //
 // Needs scripts/test-servers' variables and the built binaries (lib/local-cluster.js); skipped
 // without them. Alone, in tests/e2e:
@@ -341,5 +343,33 @@ describe("sync and failover on the local cluster (two socket nodes behind NGINX)
     assert.deepEqual(hist.map((m) => m.seq), hist.map((_, i) => i + 1), "the history is contiguous");
     assert.equal(hist.length, acked.length, "nothing in history that was not acked once");
     t.diagnostic(`${acked.length} acked, seqs 1..${hist.length}`);
+  });
+
+  // ---- 7 -------------------------------------------------------------------------------------
+
+  ltest("7. a message the writer has not stored yet can be edited and deleted at once", { timeout: 120_000 }, async () => {
+    const [a, b] = await Promise.all([register(srv, "freshedita"), register(srv, "fresheditb")]);
+    const room = await createGroup(srv, a, [b]);
+    const a1 = await connect(srv, a, onNode(1));
+    const a2 = await connect(srv, a, onNode(2));
+    // With the writer up: a Redis that has never sequenced anything waits for the writer first.
+    await send(a1, room.id, "hello");
+    let first;
+    let second;
+    try {
+      await cluster.stop("db-writer");
+      first = await send(a1, room.id, "typo here");
+      second = await send(a1, room.id, "sent by mistake");
+      const edited = await emitOk(a2, "message:edit", { room_id: room.id, message_id: first.id, body: "no typo here" });
+      assert.equal(edited.message.body, "no typo here", "edited on the other node before the writer stored it");
+      assert.equal(edited.message.seq, first.seq);
+      await emitOk(a1, "message:delete", { room_id: room.id, message_id: second.id });
+    } finally {
+      await cluster.up();
+    }
+    await settleWriter();
+    const hist = await fullHistory(srv, b, room.id);
+    assert.equal(hist.find((m) => m.id === first.id)?.body, "no typo here", "the edit is in the history once the writer ran");
+    assert.equal(hist.find((m) => m.id === second.id)?.deleted, true, "and the delete");
   });
 });
