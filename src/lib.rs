@@ -77,7 +77,7 @@ pub async fn run(
         files: store.clone(),
         sequencer: Arc::new(sequencer::StoreSequencer::new((*store).clone())),
         handoff: Arc::new(handoff::EmbeddedHandOff::new(
-            Arc::new(StoredBySequencer(writer)),
+            Arc::new(db_writer::EmbeddedWriter(writer)),
             vec![push.sender],
         )),
         presence,
@@ -116,24 +116,4 @@ pub async fn run(
     .await?;
     sweeper.await?;
     Ok(())
-}
-
-/// The standalone hand-off's durable consumer: the writer, less the new messages, which the
-/// embedded sequencer stored in the transaction that numbered them (writing them again would
-/// only find them there, at the cost of one more transaction per message).
-struct StoredBySequencer(Arc<db_writer::Writer>);
-
-#[async_trait::async_trait]
-impl handoff::Consumer for StoredBySequencer {
-    async fn handle(&self, events: &[models::events::Event]) -> Result<(), String> {
-        let rest: Vec<models::events::Event> = events
-            .iter()
-            .filter(|e| !matches!(e, models::events::Event::MessageCreated { .. }))
-            .cloned()
-            .collect();
-        if rest.is_empty() {
-            return Ok(());
-        }
-        handoff::Consumer::handle(&*self.0, &rest).await
-    }
 }

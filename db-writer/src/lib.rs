@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use consumer::{Consumer, ConsumerConfig, ConsumerStatus};
-pub use writer::Writer;
+pub use writer::{EmbeddedWriter, Writer};
 
 /// The service's configuration: defaults in code, overridden by `CHAT_...` variables.
 #[derive(Debug, Clone)]

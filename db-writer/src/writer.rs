@@ -69,3 +69,24 @@ impl handoff::Consumer for Writer {
         self.apply(events).await.map_err(|e| e.to_string())
     }
 }
+
+/// The writer as the standalone server runs it, behind its embedded sequencer: that sequencer
+/// stores a new message in the transaction that numbers it, so `message.created` events are
+/// skipped (writing them again would only find them there, at the cost of one more transaction
+/// per message); every other event is applied.
+pub struct EmbeddedWriter(pub Arc<Writer>);
+
+#[async_trait]
+impl handoff::Consumer for EmbeddedWriter {
+    async fn handle(&self, events: &[Event]) -> Result<(), String> {
+        let rest: Vec<Event> = events
+            .iter()
+            .filter(|e| !matches!(e, Event::MessageCreated { .. }))
+            .cloned()
+            .collect();
+        if rest.is_empty() {
+            return Ok(());
+        }
+        handoff::Consumer::handle(&*self.0, &rest).await
+    }
+}

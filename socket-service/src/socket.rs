@@ -9,7 +9,6 @@ use std::sync::Arc;
 use models::socket::{
     DeletePayload, EditPayload, ReadPayload, SendPayload, SyncPayload, TypingPayload, client,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
@@ -217,14 +216,9 @@ fn parse<T: DeserializeOwned>(data: std::result::Result<Value, ParserError>) -> 
 }
 
 /// Answers `{ok: true, ...fields of ok}` or `{ok: false, error}`.
-fn answer<A: Adapter>(ack: AckSender<A>, result: Result<impl Serialize>) {
-    let body = match result.and_then(|ok| {
-        serde_json::to_value(ok).map_err(|e| Error::Internal(anyhow::anyhow!("encoding: {e}")))
-    }) {
+fn answer<A: Adapter>(ack: AckSender<A>, result: Result<Value>) {
+    let body = match result {
         Ok(mut ok) => {
-            if !ok.is_object() {
-                ok = json!({});
-            }
             ok["ok"] = json!(true);
             ok
         }

@@ -71,7 +71,7 @@ impl App {
             files: shared.clone(),
             sequencer: Arc::new(sequencer::StoreSequencer::new(store.clone())),
             handoff: Arc::new(handoff::EmbeddedHandOff::new(
-                Arc::new(StoredBySequencer(writer)),
+                Arc::new(db_writer::EmbeddedWriter(writer)),
                 Vec::new(),
             )),
             presence: Arc::new(presence::LocalPresence::new()),
@@ -240,25 +240,6 @@ impl App {
             })
         };
         (status, body)
-    }
-}
-
-/// The standalone hand-off's durable consumer (as in the repository root's `chat` crate): the
-/// writer, less the new messages, which the embedded sequencer stored when it numbered them.
-struct StoredBySequencer(Arc<db_writer::Writer>);
-
-#[async_trait::async_trait]
-impl handoff::Consumer for StoredBySequencer {
-    async fn handle(&self, events: &[models::events::Event]) -> Result<(), String> {
-        let rest: Vec<models::events::Event> = events
-            .iter()
-            .filter(|e| !matches!(e, models::events::Event::MessageCreated { .. }))
-            .cloned()
-            .collect();
-        if rest.is_empty() {
-            return Ok(());
-        }
-        handoff::Consumer::handle(&*self.0, &rest).await
     }
 }
 
