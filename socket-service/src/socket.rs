@@ -239,8 +239,7 @@ async fn on_send<A: Adapter>(
 ) {
     let result = async {
         let payload: SendPayload = parse(data)?;
-        // The broadcast of a fresh message happens inside, in seq order (see
-        // `broadcast_order`).
+        // The broadcast happens inside, in seq order (see `broadcast_order`).
         let (message, fresh) = chat.send(&caller.user_id, payload, turn).await?;
         if fresh && chat.typing_ended_by_message(&message.room_id, &caller.user_id) {
             Emitter::new(io)

@@ -105,8 +105,8 @@ impl Drop for Turn {
 }
 
 impl Chat {
-    /// Sequences, hands off (durably) and returns the message; `fresh` is false for a retried
-    /// `client_id`, which must not be broadcast again.
+    /// Sequences, hands off (durably), broadcasts and returns the message; `fresh` is false for
+    /// a retried `client_id` (broadcast only if its original never was).
     pub async fn send(&self, user_id: &str, p: SendPayload, turn: Turn) -> Result<(Message, bool)> {
         let client_id_len = p.client_id.chars().count();
         if !(1..=64).contains(&client_id_len) {
@@ -149,19 +149,22 @@ impl Chat {
         // A retry publishes again unless the original's hand-off is known to have completed:
         // a node that died between sequencing and publishing leaves the message only in the
         // sequencer, and the sender's retry must complete the hand-off.
-        let published = if sequenced.handed_off
-            || (!sequenced.fresh && self.original_handed_off(&sequenced.message).await?)
-        {
-            Ok(())
-        } else {
+        let publishes = !sequenced.handed_off
+            && (sequenced.fresh || !self.original_handed_off(&sequenced.message).await?);
+        let published = if publishes {
             self.deps
                 .handoff
                 .publish(&Event::MessageCreated {
                     message: sequenced.message.clone(),
                 })
                 .await
+        } else {
+            Ok(())
         };
-        if sequenced.fresh {
+        // A message is broadcast by the attempt that hands it off: the first, or a retry whose
+        // original never completed its hand-off (and so was never broadcast; members that got
+        // it through `sync` meanwhile drop the copy by its `seq`).
+        if sequenced.fresh || (publishes && published.is_ok()) {
             let broadcast = published.is_ok().then(|| sequenced.message.clone());
             self.broadcast_order
                 .settle(&p.room_id, sequenced.message.seq, broadcast)
