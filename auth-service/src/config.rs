@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rate_limit::Rule;
 use service_kit::config::{Backends, ConfigError, Secret, env_or, secret_from_env};
-use token::KeyPair;
+use token::{KeyPair, PublicKey};
 
 /// What the auth logic needs, in either run mode.
 #[derive(Debug, Clone)]
@@ -78,6 +78,11 @@ pub struct Config {
     /// The Ed25519 private key, PKCS#8 PEM: `CHAT_JWT_PRIVATE_KEY`, or a file named by
     /// `CHAT_JWT_PRIVATE_KEY_FILE`. Required.
     pub jwt_private_key: Option<Secret>,
+    /// More public keys to publish in the key set and to accept, one or more SPKI PEM blocks:
+    /// `CHAT_JWT_PUBLISHED_KEYS` or `CHAT_JWT_PUBLISHED_KEYS_FILE`. During a key rotation,
+    /// the next key (before auth-service signs with it) or the previous one (until its tokens
+    /// have expired).
+    pub jwt_published_keys: Option<Secret>,
     pub settings: Settings,
 }
 
@@ -87,6 +92,7 @@ impl Config {
             listen: env_or("CHAT_AUTH_LISTEN", "0.0.0.0:8080".parse()?)?,
             backends: Backends::from_env()?,
             jwt_private_key: secret_from_env("CHAT_JWT_PRIVATE_KEY")?,
+            jwt_published_keys: secret_from_env("CHAT_JWT_PUBLISHED_KEYS")?,
             settings: Settings::from_env()?,
         })
     }
@@ -99,5 +105,17 @@ impl Config {
             )
         })?;
         Ok(KeyPair::from_private_pem(pem.expose())?)
+    }
+
+    /// The other keys to publish (none unless a rotation is under way).
+    pub fn published_keys(&self) -> anyhow::Result<Vec<PublicKey>> {
+        match &self.jwt_published_keys {
+            // An empty file: no rotation under way.
+            Some(pem) if pem.expose().trim().is_empty() => Ok(Vec::new()),
+            Some(pem) => PublicKey::from_pem_bundle(pem.expose()).map_err(|e| {
+                anyhow::anyhow!("CHAT_JWT_PUBLISHED_KEYS(_FILE): {e} (one or more blocks)")
+            }),
+            None => Ok(Vec::new()),
+        }
     }
 }

@@ -49,7 +49,8 @@ pub async fn run(
         config.backends.redis_prefix.clone(),
     ));
     let keys = config.signing_key()?;
-    let state = AppState::new(store.clone(), limiter, &keys, config.settings.clone())?;
+    let state = AppState::new(store.clone(), limiter, &keys, config.settings.clone())?
+        .with_published_keys(config.published_keys()?);
     let checks: Vec<Arc<dyn Check>> = vec![
         Arc::new(state::StoreCheck(store)),
         service_kit::redis::check(redis),

@@ -4,7 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, request::Parts};
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderMap, HeaderName, StatusCode, request::Parts};
 use axum::routing::{get, post};
 use axum::{Router, extract::FromRequestParts};
 use base64::Engine;
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use service_kit::Json;
 use sha2::{Digest, Sha256};
 use store::{Consumed, NewRefreshToken, UserRecord};
-use token::AuthUser;
+use token::{AuthUser, JwkSet};
 
 use crate::{AppState, Error, Result};
 
@@ -34,10 +35,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/refresh", post(refresh))
         .route("/api/auth/logout", post(logout))
         .route("/api/auth/me", get(me))
+        .route("/api/auth/jwks", get(jwks))
         .route("/api/users", get(search_users))
         .route("/api/users/{id}", get(user_by_id))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// The public keys tokens may be signed with; verifiers fetch it every minute or so.
+async fn jwks(State(state): State<AppState>) -> ([(HeaderName, &'static str); 1], Json<JwkSet>) {
+    (
+        [(CACHE_CONTROL, "public, max-age=60")],
+        Json(JwkSet::clone(&state.key_set)),
+    )
 }
 
 #[derive(Deserialize)]

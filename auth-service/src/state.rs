@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use axum::extract::FromRef;
 use service_kit::ops::Check;
 use store::AuthStore;
-use token::{Issuer, KeyPair, Verifier};
+use token::{Issuer, JwkSet, KeyPair, PublicKey, Verifier};
 
 use crate::Settings;
 use crate::password::Passwords;
@@ -18,6 +18,8 @@ pub struct AppState {
     pub limiter: Arc<dyn rate_limit::RateLimiter>,
     pub issuer: Arc<Issuer>,
     pub verifier: Arc<Verifier>,
+    /// The public keys published at `GET /api/auth/jwks`: the signing key's first.
+    pub key_set: Arc<JwkSet>,
     pub passwords: Arc<Passwords>,
     pub settings: Arc<Settings>,
 }
@@ -35,16 +37,30 @@ impl AppState {
             &settings.audience,
             settings.access_ttl,
         );
-        let verifier =
-            Verifier::from_public_pem(keys.public_pem(), &settings.issuer, &settings.audience)?;
+        let signing = vec![keys.public_key()];
+        let verifier = Verifier::new(signing.clone(), &settings.issuer, &settings.audience);
         Ok(AppState {
             store,
             limiter,
             issuer: Arc::new(issuer),
             verifier: Arc::new(verifier),
+            key_set: Arc::new(JwkSet::of(&signing)),
             passwords: Arc::new(Passwords::new(settings.max_concurrent_hashes)),
             settings: Arc::new(settings),
         })
+    }
+}
+
+impl AppState {
+    /// Publishes these keys too, and accepts their tokens: during a rotation, the next key
+    /// (before it signs) or the previous one (while its tokens live).
+    pub fn with_published_keys(mut self, others: Vec<PublicKey>) -> Self {
+        let mut keys = self.key_set.public_keys();
+        keys.extend(others);
+        let verifier = Verifier::new(keys.clone(), &self.settings.issuer, &self.settings.audience);
+        self.verifier = Arc::new(verifier);
+        self.key_set = Arc::new(JwkSet::of(&keys));
+        self
     }
 }
 

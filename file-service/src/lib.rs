@@ -46,15 +46,16 @@ pub async fn run(
         .await?,
     );
     let storage = Arc::new(storage::S3Storage::connect(config.s3.to_s3_config()).await?);
-    let verifier = Arc::new(config.tokens.verifier()?);
+    let verifier = config.tokens.verifier()?;
     let state = AppState {
         files: store.clone(),
         rooms: store.clone(),
         storage: storage.clone(),
-        verifier,
+        verifier: verifier.clone(),
         settings: Arc::new(config.settings),
     };
     let checks: Vec<Arc<dyn Check>> = vec![
+        ops::token_keys(verifier.clone()),
         ops::check("mongodb", move || {
             let store = store.clone();
             async move {

@@ -140,7 +140,7 @@ where
 {
     let state = AppState {
         subscriptions: store.clone(),
-        verifier,
+        verifier: verifier.clone(),
         keys: keys.clone(),
         allow_http_loopback: settings.allow_http_loopback,
     };
@@ -167,7 +167,7 @@ pub async fn run(
     let _ = ops::metrics_handle();
     let b = &config.backends;
     let keys = VapidKeys::from_private(config.vapid_private_key.expose())?;
-    let verifier = Arc::new(config.tokens.verifier()?);
+    let verifier = config.tokens.verifier()?;
     let store =
         Arc::new(store::MongoStore::connect(b.mongodb_url.expose(), &b.mongodb_database).await?);
     let redis = service_kit::redis::connect(b.redis_url.expose()).await?;
@@ -191,7 +191,7 @@ pub async fn run(
     };
     let state = AppState {
         subscriptions: store.clone(),
-        verifier,
+        verifier: verifier.clone(),
         keys: keys.clone(),
         allow_http_loopback: config.settings.allow_http_loopback,
     };
@@ -201,6 +201,7 @@ pub async fn run(
         tokio::spawn(Consumer::new(sender, config.consumer, status.clone()).run(shutdown.clone()));
 
     let checks = vec![
+        ops::token_keys(verifier.clone()),
         ops::check("mongodb", move || {
             let store = store.clone();
             async move {

@@ -59,7 +59,7 @@ pub async fn run(
     let store =
         Arc::new(store::MongoStore::connect(b.mongodb_url.expose(), &b.mongodb_database).await?);
     let redis = service_kit::redis::connect(b.redis_url.expose()).await?;
-    let verifier = Arc::new(config.tokens.verifier()?);
+    let verifier = config.tokens.verifier()?;
     let presence = Arc::new(
         presence::RedisPresence::start(
             redis.clone(),
@@ -130,8 +130,9 @@ pub async fn run(
     socket::register(&io, &chat).await?;
     announce_dead_nodes_users(&io, &chat, &presence, shutdown.clone());
 
-    let service = crate::assemble(chat, io.clone(), layer, verifier, &config.limits);
+    let service = crate::assemble(chat, io.clone(), layer, verifier.clone(), &config.limits);
     let checks = vec![
+        ops::token_keys(verifier.clone()),
         ops::check("mongodb", {
             let store = store.clone();
             move || {

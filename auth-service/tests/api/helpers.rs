@@ -39,65 +39,82 @@ fn env(name: &str) -> String {
     })
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
 impl App {
     pub async fn spawn(backend: Backend) -> App {
+        let keys = token::KeyPair::generate();
+        match backend {
+            Backend::Mongo => App::distributed(&unique("auth_test"), &keys, None).await,
+            Backend::Sqlite => App::standalone(&keys).await,
+        }
+    }
+
+    /// `auth_service::run` on MongoDB database `database` (several instances may share one,
+    /// as replicas do), signing with `keys` and publishing `published` (PEM) beside it.
+    pub async fn distributed(
+        database: &str,
+        keys: &token::KeyPair,
+        published: Option<String>,
+    ) -> App {
         service_kit::telemetry::init_for_tests();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let keys = token::KeyPair::generate();
-        let store: Arc<dyn AuthStore> = match backend {
-            Backend::Mongo => {
-                let database = unique("auth_test");
-                let config = Config {
-                    listen: listener.local_addr().unwrap(),
-                    backends: Backends {
-                        mongodb_url: Secret::new(env("CHAT_TEST_MONGODB_URL")),
-                        mongodb_database: database.clone(),
-                        redis_url: Secret::new(env("CHAT_TEST_REDIS_URL")),
-                        redis_prefix: format!("{}:", unique("auth_test")),
-                        amqp_url: Secret::default(),
-                        amqp_prefix: String::new(),
-                    },
-                    jwt_private_key: Some(Secret::new(keys.private_pem())),
-                    settings: Settings::default(),
-                };
-                tokio::spawn(auth_service::run(config, listener, shutdown.clone()));
-                Arc::new(
-                    store::MongoStore::connect(&env("CHAT_TEST_MONGODB_URL"), &database)
-                        .await
-                        .unwrap(),
-                )
-            }
-            Backend::Sqlite => {
-                let path = std::env::temp_dir()
-                    .join(unique("auth_test"))
-                    .join("chat.db");
-                let store = Arc::new(store::SqliteStore::open(&path).unwrap());
-                let limiter = Arc::new(rate_limit::LocalLimiter::new());
-                let state =
-                    AppState::new(store.clone(), limiter, &keys, Settings::default()).unwrap();
-                let checks: Vec<Arc<dyn Check>> =
-                    vec![Arc::new(auth_service::state::StoreCheck(store.clone()))];
-                let app = auth_service::router(state)
-                    .merge(service_kit::ops::router(checks))
-                    .fallback(service_kit::http::not_found);
-                let stop = shutdown.clone();
-                tokio::spawn(async move {
-                    axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await
-                });
-                store
-            }
+        let config = Config {
+            listen: listener.local_addr().unwrap(),
+            backends: Backends {
+                mongodb_url: Secret::new(env("CHAT_TEST_MONGODB_URL")),
+                mongodb_database: database.to_string(),
+                redis_url: Secret::new(env("CHAT_TEST_REDIS_URL")),
+                redis_prefix: format!("{}:", unique("auth_test")),
+                amqp_url: Secret::default(),
+                amqp_prefix: String::new(),
+            },
+            jwt_private_key: Some(Secret::new(keys.private_pem())),
+            jwt_published_keys: published.map(Secret::new),
+            settings: Settings::default(),
         };
+        tokio::spawn(auth_service::run(config, listener, shutdown.clone()));
+        let store = Arc::new(
+            store::MongoStore::connect(&env("CHAT_TEST_MONGODB_URL"), database)
+                .await
+                .unwrap(),
+        );
+        App::serving(base, store, shutdown).await
+    }
+
+    async fn standalone(keys: &token::KeyPair) -> App {
+        service_kit::telemetry::init_for_tests();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let path = std::env::temp_dir()
+            .join(unique("auth_test"))
+            .join("chat.db");
+        let store: Arc<dyn AuthStore> = Arc::new(store::SqliteStore::open(&path).unwrap());
+        let limiter = Arc::new(rate_limit::LocalLimiter::new());
+        let state = AppState::new(store.clone(), limiter, keys, Settings::default()).unwrap();
+        let checks: Vec<Arc<dyn Check>> =
+            vec![Arc::new(auth_service::state::StoreCheck(store.clone()))];
+        let app = auth_service::router(state)
+            .merge(service_kit::ops::router(checks))
+            .fallback(service_kit::http::not_found);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        });
+        App::serving(base, store, shutdown).await
+    }
+
+    async fn serving(base: String, store: Arc<dyn AuthStore>, shutdown: CancellationToken) -> App {
         let app = App {
             base,
             store,

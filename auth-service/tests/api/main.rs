@@ -3,6 +3,7 @@
 //! file + in-process limiter). Every case runs on both.
 
 mod helpers;
+mod rotation;
 
 use helpers::{App, Backend};
 use reqwest::StatusCode;

@@ -33,11 +33,7 @@ async fn run_serves_files_on_mongodb_and_s3() {
             amqp_url: Secret::default(),
             amqp_prefix: String::new(),
         },
-        tokens: service_kit::config::TokenConfig {
-            public_key: keys.public_pem().to_owned(),
-            issuer: token::DEFAULT_ISSUER.into(),
-            audience: token::DEFAULT_AUDIENCE.into(),
-        },
+        tokens: service_kit::config::TokenConfig::of_public_key(keys.public_pem()),
         s3: S3Settings {
             endpoint: s3.endpoint.clone(),
             public_endpoint: None,

@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A bad configuration value: the process refuses to start and says which variable.
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +100,14 @@ pub fn secret_from_env(name: &str) -> Result<Option<Secret>, ConfigError> {
 /// variables.
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
-    /// The Ed25519 public key (SPKI PEM): `CHAT_JWT_PUBLIC_KEY` or `CHAT_JWT_PUBLIC_KEY_FILE`.
-    /// Required.
-    pub public_key: String,
+    /// Public keys accepted whatever the key set says, one or more Ed25519 SPKI PEM blocks:
+    /// `CHAT_JWT_PUBLIC_KEY` or `CHAT_JWT_PUBLIC_KEY_FILE`. Required unless `jwks_url` is set.
+    pub public_key: Option<String>,
+    /// `CHAT_JWKS_URL`: auth-service's key set (`http://auth-service/api/auth/jwks`), fetched
+    /// at start and every `jwks_refresh`, so that a new signing key is accepted before it signs.
+    pub jwks_url: Option<String>,
+    /// `CHAT_JWKS_REFRESH_SECS`, 60.
+    pub jwks_refresh: Duration,
     /// `CHAT_JWT_ISSUER`, `chat-auth`.
     pub issuer: String,
     /// `CHAT_JWT_AUDIENCE`, `chat`.
@@ -109,21 +116,49 @@ pub struct TokenConfig {
 
 impl TokenConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let key = secret_from_env("CHAT_JWT_PUBLIC_KEY")?.ok_or_else(|| ConfigError {
-            name: "CHAT_JWT_PUBLIC_KEY".into(),
-            value: String::new(),
-            reason: "set it or CHAT_JWT_PUBLIC_KEY_FILE (an Ed25519 SPKI PEM)".into(),
-        })?;
+        let public_key = secret_from_env("CHAT_JWT_PUBLIC_KEY")?.map(|k| k.expose().to_string());
+        let jwks_url = env_opt("CHAT_JWKS_URL");
+        if public_key.is_none() && jwks_url.is_none() {
+            return Err(ConfigError {
+                name: "CHAT_JWKS_URL".into(),
+                value: String::new(),
+                reason: "set it (auth-service's /api/auth/jwks), or CHAT_JWT_PUBLIC_KEY or \
+                         CHAT_JWT_PUBLIC_KEY_FILE (Ed25519 SPKI PEM), or both"
+                    .into(),
+            });
+        }
         Ok(TokenConfig {
-            public_key: key.expose().to_string(),
+            public_key,
+            jwks_url,
+            jwks_refresh: Duration::from_secs(env_or("CHAT_JWKS_REFRESH_SECS", 60u64)?.max(1)),
             issuer: env_or("CHAT_JWT_ISSUER", token::DEFAULT_ISSUER.to_string())?,
             audience: env_or("CHAT_JWT_AUDIENCE", token::DEFAULT_AUDIENCE.to_string())?,
         })
     }
 
-    /// The verifier of these settings.
-    pub fn verifier(&self) -> Result<token::Verifier, token::BadPublicKey> {
-        token::Verifier::from_public_pem(&self.public_key, &self.issuer, &self.audience)
+    /// Tokens of these public keys (PEM), with the default issuer and audience.
+    pub fn of_public_key(pem: &str) -> Self {
+        TokenConfig {
+            public_key: Some(pem.to_string()),
+            jwks_url: None,
+            jwks_refresh: Duration::from_secs(60),
+            issuer: token::DEFAULT_ISSUER.to_string(),
+            audience: token::DEFAULT_AUDIENCE.to_string(),
+        }
+    }
+
+    /// The verifier of these settings, following the key set when one is configured (from a
+    /// Tokio runtime, which runs the fetching).
+    pub fn verifier(&self) -> Result<Arc<token::Verifier>, token::BadPublicKey> {
+        let keys = match &self.public_key {
+            Some(pem) => token::PublicKey::from_pem_bundle(pem)?,
+            None => Vec::new(),
+        };
+        let verifier = Arc::new(token::Verifier::new(keys, &self.issuer, &self.audience));
+        if let Some(url) = &self.jwks_url {
+            verifier.follow(url.clone(), self.jwks_refresh);
+        }
+        Ok(verifier)
     }
 }
 

@@ -99,6 +99,19 @@ pub async fn serve(
         .await
 }
 
+/// Readiness: the verifier knows at least one key to check access tokens with (a verifier
+/// that follows auth-service's key set knows none until its first fetch).
+pub fn token_keys(verifier: Arc<token::Verifier>) -> Arc<dyn Check> {
+    check("token keys", move || {
+        let known = !verifier.kids().is_empty();
+        async move {
+            known
+                .then_some(())
+                .ok_or_else(|| "no access token key known yet (CHAT_JWKS_URL not fetched)".into())
+        }
+    })
+}
+
 /// A readiness check from a closure: `check("redis", move || async move { ... })`.
 pub fn check<F, Fut>(name: &'static str, f: F) -> Arc<dyn Check>
 where

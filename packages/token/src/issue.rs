@@ -9,6 +9,8 @@ use crate::{Claims, KeyPair};
 /// Signs access tokens with the private key.
 pub struct Issuer {
     key: EncodingKey,
+    /// The header of every token: EdDSA, and the key id verifiers pick the key by.
+    header: Header,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -18,8 +20,11 @@ impl Issuer {
     pub fn new(keys: &KeyPair, issuer: &str, audience: &str, ttl: Duration) -> Self {
         let key = EncodingKey::from_ed_pem(keys.private_pem().as_bytes())
             .expect("KeyPair holds a valid Ed25519 PKCS#8 key");
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(keys.kid().to_string());
         Issuer {
             key,
+            header,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             ttl,
@@ -43,7 +48,7 @@ impl Issuer {
             exp: now + self.ttl.as_secs(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)
+        jsonwebtoken::encode(&self.header, &claims, &self.key)
             .expect("signing with a valid Ed25519 key cannot fail")
     }
 }

@@ -6,11 +6,14 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 
+use crate::jwks::PublicKey;
+
 /// A signing key pair. The private half never leaves auth-service and never prints.
 #[derive(Clone)]
 pub struct KeyPair {
     private_pem: String,
     public_pem: String,
+    public_key: PublicKey,
 }
 
 impl std::fmt::Debug for KeyPair {
@@ -58,6 +61,7 @@ impl KeyPair {
         KeyPair {
             private_pem,
             public_pem,
+            public_key: PublicKey::from_verifying_key(&key.verifying_key()),
         }
     }
 
@@ -88,6 +92,16 @@ impl KeyPair {
 
     pub fn public_pem(&self) -> &str {
         &self.public_pem
+    }
+
+    /// The public half, as verifiers and the key set hold it.
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key.clone()
+    }
+
+    /// The key id its tokens carry (see [`crate::jwks`]).
+    pub fn kid(&self) -> &str {
+        self.public_key.kid()
     }
 }
 

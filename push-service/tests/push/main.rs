@@ -167,11 +167,7 @@ impl Harness {
         let config = push_service::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             backends: backends.clone(),
-            tokens: service_kit::config::TokenConfig {
-                public_key: jwt.public_pem().to_owned(),
-                issuer: token::DEFAULT_ISSUER.into(),
-                audience: token::DEFAULT_AUDIENCE.into(),
-            },
+            tokens: service_kit::config::TokenConfig::of_public_key(jwt.public_pem()),
             vapid_private_key: Secret::new(pem),
             settings: settings(),
             consumer: push_service::ConsumerConfig::new(
