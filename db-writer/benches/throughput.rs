@@ -59,6 +59,7 @@ fn events(n: u64) -> Vec<Event> {
                     edited_at: None,
                     deleted: false,
                     rev: 0,
+                    reactions: Vec::new(),
                 },
             }
         })

@@ -37,8 +37,8 @@ impl Writer {
         for event in events {
             match event {
                 Event::MessageCreated { .. } => {}
-                Event::MessageEdited { message } => {
-                    self.store.apply_edit(message).await?;
+                Event::MessageEdited { message } | Event::MessageUpdated { message } => {
+                    self.store.apply_change(message).await?;
                 }
                 Event::MessageDeleted {
                     room_id,

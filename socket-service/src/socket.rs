@@ -7,7 +7,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use models::socket::{
-    DeletePayload, EditPayload, ReadPayload, SendPayload, SyncPayload, TypingPayload, client,
+    DeletePayload, EditPayload, ReactionPayload, ReadPayload, SendPayload, SyncPayload,
+    TypingPayload, client,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -19,7 +20,7 @@ use socketioxide::{ParserError, SocketIo};
 use socketioxide_core::adapter::DefinedAdapter;
 use token::Verifier;
 
-use crate::chat::{Chat, EmitOrder, Turn};
+use crate::chat::{Chat, EmitOrder, React, Turn};
 use crate::emit::{Emitter, chat_room, user_room};
 use crate::{Error, Result};
 
@@ -93,6 +94,8 @@ async fn authenticate<A: Adapter>(
     socket.on(client::READ, on_read::<A>);
     socket.on(client::SYNC, on_sync::<A>);
     socket.on(client::TYPING, on_typing::<A>);
+    socket.on(client::REACTION_ADD, on_reaction_add::<A>);
+    socket.on(client::REACTION_REMOVE, on_reaction_remove::<A>);
     socket.on_disconnect(on_disconnect::<A>);
     socket.join(user_room(&claims.sub));
     socket.join(rooms.iter().map(|r| chat_room(r)).collect::<Vec<_>>());
@@ -263,6 +266,48 @@ async fn on_edit<A: Adapter>(
         let payload: EditPayload = parse(data)?;
         let message = chat.edit(&caller.user_id, payload).await?;
         Emitter::new(io).message_updated(&message).await;
+        Ok(json!({"message": message}))
+    }
+    .await;
+    answer(ack, result);
+}
+
+async fn on_reaction_add<A: Adapter>(
+    io: SocketIo<A>,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+    State(chat): State<Arc<Chat>>,
+    Extension(caller): Extension<Caller>,
+) {
+    on_reaction(React::Add, io, data, ack, chat, caller).await;
+}
+
+async fn on_reaction_remove<A: Adapter>(
+    io: SocketIo<A>,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+    State(chat): State<Arc<Chat>>,
+    Extension(caller): Extension<Caller>,
+) {
+    on_reaction(React::Remove, io, data, ack, chat, caller).await;
+}
+
+/// `reaction:add` and `reaction:remove`: members see the message with its new reactions; a
+/// reaction that changed nothing (a retry) is answered without a broadcast.
+async fn on_reaction<A: Adapter>(
+    react: React,
+    io: SocketIo<A>,
+    data: std::result::Result<Value, ParserError>,
+    ack: AckSender<A>,
+    chat: Arc<Chat>,
+    caller: Caller,
+) {
+    let result = async {
+        let payload: ReactionPayload = parse(data)?;
+        let (message, changed) = chat.react(&caller.user_id, payload, react).await?;
+        if changed {
+            Emitter::new(io).message_updated(&message).await;
+        }
         Ok(json!({"message": message}))
     }
     .await;

@@ -193,12 +193,25 @@ function MessageItem({
             ))}
           </>
         )}
+        {!m.deleted && (m.reactions?.length ?? 0) > 0 && (
+          <Reactions
+            state={state}
+            message={m}
+            onToggle={(emoji, add) => client.react(room.id, m.id, emoji, add).catch((e: Error) => setError(e.message))}
+          />
+        )}
         <span className="meta">
           <time dateTime={m.created_at}>{timeOf(m.created_at)}</time>
           {m.edited_at && !m.deleted && <span> · edited</span>}
-          {mine && !m.deleted && !editing && (
+          {!m.deleted && !editing && (
           <span className="actions">
-            {m.attachments.length === 0 && (
+            <ReactionPicker
+              onPick={(emoji) => {
+                const had = m.reactions?.some((r) => r.emoji === emoji && r.user_ids.includes(state.me.id));
+                if (!had) client.react(room.id, m.id, emoji, true).catch((e: Error) => setError(e.message));
+              }}
+            />
+            {mine && m.attachments.length === 0 && (
               <button
                 type="button"
                 className="link"
@@ -210,13 +223,15 @@ function MessageItem({
                 Edit
               </button>
             )}
-            <button
-              type="button"
-              className="link"
-              onClick={() => client.remove(room.id, m.id).catch((e: Error) => setError(e.message))}
-            >
-              Delete
-            </button>
+            {mine && (
+              <button
+                type="button"
+                className="link"
+                onClick={() => client.remove(room.id, m.id).catch((e: Error) => setError(e.message))}
+              >
+                Delete
+              </button>
+            )}
           </span>
           )}
         </span>
@@ -232,6 +247,93 @@ function MessageItem({
         </p>
       )}
     </li>
+  );
+}
+
+/** The emoji the picker offers. */
+const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+/** A message's reactions as chips: each shows its emoji and count, names who reacted on hover, and toggles the user's own. */
+function Reactions({
+  state,
+  message: m,
+  onToggle,
+}: {
+  state: State;
+  message: Message;
+  onToggle: (emoji: string, add: boolean) => void;
+}) {
+  return (
+    <div className="reactions" role="group" aria-label="Reactions">
+      {m.reactions!.map((r) => {
+        const mine = r.user_ids.includes(state.me.id);
+        const who = r.user_ids.map((u) => (u === state.me.id ? "you" : userName(state.users, u))).join(", ");
+        return (
+          <button
+            key={r.emoji}
+            type="button"
+            className={`chip${mine ? " mine" : ""}`}
+            aria-pressed={mine}
+            title={who}
+            aria-label={`${r.emoji} ${r.count}, from ${who}`}
+            onClick={() => onToggle(r.emoji, !mine)}
+          >
+            <span aria-hidden="true">{r.emoji}</span> <span aria-hidden="true">{r.count}</span>
+          </button>
+        );
+      })}
+    </div>
+  );
+}
+
+/** "React": a small menu of emoji; picking one adds it, Escape or a click elsewhere closes it. */
+function ReactionPicker({ onPick }: { onPick: (emoji: string) => void }) {
+  const [open, setOpen] = useState(false);
+  const menuId = useId();
+  const first = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (open) first.current?.focus();
+  }, [open]);
+  return (
+    <span className="picker" onKeyDown={(e) => e.key === "Escape" && setOpen(false)}>
+      <button
+        type="button"
+        className="link"
+        aria-haspopup="menu"
+        aria-expanded={open}
+        aria-controls={open ? menuId : undefined}
+        onClick={() => setOpen((o) => !o)}
+      >
+        React
+      </button>
+      {open && (
+        <span
+          id={menuId}
+          role="menu"
+          aria-label="Pick a reaction"
+          className="picker-menu"
+          onBlur={(e) => {
+            if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setOpen(false);
+          }}
+        >
+          {QUICK_REACTIONS.map((emoji, i) => (
+            <button
+              key={emoji}
+              ref={i === 0 ? first : undefined}
+              type="button"
+              role="menuitem"
+              aria-label={`React with ${emoji}`}
+              onClick={() => {
+                setOpen(false);
+                onPick(emoji);
+              }}
+            >
+              {emoji}
+            </button>
+          ))}
+        </span>
+      )}
+    </span>
   );
 }
 

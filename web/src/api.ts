@@ -76,9 +76,17 @@ export interface Message {
    * older server.
    */
   rev?: number;
+  /** Who reacted with which emoji, in the order each emoji was first used; absent from an older server. */
+  reactions?: Reaction[];
   /** "system" for a record of a room change (empty body, `system` says what); else "user". */
   kind?: "user" | "system";
   system?: SystemEvent | null;
+}
+
+export interface Reaction {
+  emoji: string;
+  count: number;
+  user_ids: string[];
 }
 
 export interface FileInfo extends FileRef {

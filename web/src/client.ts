@@ -761,6 +761,14 @@ export class ChatClient {
     this.updated(res.message);
   }
 
+  /** Adds (or, with `add` false, takes back) the user's reaction with `emoji`. */
+  async react(roomId: string, messageId: string, emoji: string, add: boolean): Promise<void> {
+    const event = add ? "reaction:add" : "reaction:remove";
+    const res = await this.emit<{ message: Message }>(event, { room_id: roomId, message_id: messageId, emoji });
+    if (!res.ok) throw new ApiError(0, res.error.code, res.error.message);
+    this.updated(res.message);
+  }
+
   async remove(roomId: string, messageId: string): Promise<void> {
     const res = await this.emit<object>("message:delete", { room_id: roomId, message_id: messageId });
     if (!res.ok) throw new ApiError(0, res.error.code, res.error.message);

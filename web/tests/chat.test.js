@@ -174,6 +174,36 @@ describe("chatting in the browser", () => {
     await hidden(message(bob, "Missed two"));
   });
 
+  it("bob reacts to alice's message from the keyboard; both see the chip, who reacted, and toggle it", async () => {
+    const theirs = message(bob, "Missed one (fixed)");
+    await theirs.hover();
+    await theirs.getByRole("button", { name: "React" }).focus();
+    await bob.page.keyboard.press("Enter");
+    const first = bob.page.getByRole("menuitem", { name: "React with 👍" });
+    await visible(first);
+    assert.equal(await first.evaluate((el) => el === document.activeElement), true, "the first emoji has the focus");
+    await bob.page.keyboard.press("Enter");
+    await hidden(bob.page.getByRole("menu", { name: "Pick a reaction" }));
+
+    const chip = (user, label) =>
+      message(user, "Missed one (fixed)").getByRole("group", { name: "Reactions" }).getByRole("button", { name: label });
+    await visible(chip(alice, "👍 1, from Bob"));
+    await visible(chip(bob, "👍 1, from you"));
+    assert.equal(await chip(bob, "👍 1, from you").getAttribute("aria-pressed"), "true", "bob's own reaction is pressed");
+    assert.equal(await chip(alice, "👍 1, from Bob").getAttribute("aria-pressed"), "false");
+    assert.equal(await chip(alice, "👍 1, from Bob").getAttribute("title"), "Bob", "who reacted shows on hover");
+    await screenshot(bob.page, "reaction");
+
+    // alice joins in with a click on the chip; bob takes his back.
+    await chip(alice, "👍 1, from Bob").click();
+    await visible(chip(bob, "👍 2, from you, Alice"));
+    await chip(bob, "👍 2, from you, Alice").click();
+    await visible(chip(alice, "👍 1, from you"));
+    await hidden(chip(bob, /👍 2/));
+    await visible(chip(bob, "👍 1, from Alice"));
+    await assertAccessible(bob.page, "a message with reactions");
+  });
+
   it("what alice edits and deletes while bob is offline shows when he is back, without a reload", async () => {
     await bob.context.setOffline(true);
     await connection(bob, "offline");

@@ -297,6 +297,7 @@ pub fn message(room_id: &str, seq: u64, body: &str) -> Message {
         edited_at: None,
         deleted: false,
         rev: 0,
+        reactions: Vec::new(),
     }
 }
 

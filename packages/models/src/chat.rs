@@ -86,14 +86,98 @@ pub struct Message {
     /// The room's `rev` when this message last changed; 0 if it never did.
     #[serde(default)]
     pub rev: u64,
+    /// In the order each emoji was first used.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+}
+
+/// One emoji's reactions to a message: who reacted with it, in the order they did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: u32,
+    pub user_ids: Vec<UserId>,
+}
+
+/// At most this many distinct emoji on one message.
+pub const MAX_REACTION_EMOJI: usize = 20;
+
+/// Whether `emoji` is what a reaction may be: one emoji (1–16 Unicode scalar values, none of
+/// them ASCII or a control or blank character), or a shortcode `:[a-z0-9_+-]{1,32}:`.
+pub fn is_reaction_emoji(emoji: &str) -> bool {
+    if let Some(code) = emoji
+        .strip_prefix(':')
+        .and_then(|rest| rest.strip_suffix(':'))
+    {
+        return (1..=32).contains(&code.len())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_+-".contains(&b));
+    }
+    let count = emoji.chars().count();
+    (1..=16).contains(&count)
+        && emoji
+            .chars()
+            .all(|c| !c.is_ascii() && !c.is_control() && !c.is_whitespace())
+        // An emoji starts with a pictograph, not with a joiner, a modifier or a variation
+        // selector, which only combine with what comes before them.
+        && emoji
+            .chars()
+            .next()
+            .is_some_and(|c| !matches!(c, '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{1F3FB}'..='\u{1F3FF}'))
 }
 
 impl Message {
-    /// The message as deleted: it keeps its place (`seq`) but loses its body and files.
+    /// Adds `user_id`'s reaction with `emoji`; false when it was already there. Refuses a
+    /// new emoji past [`MAX_REACTION_EMOJI`].
+    pub fn add_reaction(&mut self, emoji: &str, user_id: &str) -> Result<bool, &'static str> {
+        let distinct = self.reactions.len();
+        match self.reactions.iter_mut().find(|r| r.emoji == emoji) {
+            Some(r) if r.user_ids.iter().any(|u| u == user_id) => Ok(false),
+            Some(r) => {
+                r.user_ids.push(user_id.to_string());
+                r.count = r.user_ids.len() as u32;
+                Ok(true)
+            }
+            None if distinct >= MAX_REACTION_EMOJI => {
+                Err("a message has at most 20 different reactions")
+            }
+            None => {
+                self.reactions.push(Reaction {
+                    emoji: emoji.to_string(),
+                    count: 1,
+                    user_ids: vec![user_id.to_string()],
+                });
+                Ok(true)
+            }
+        }
+    }
+
+    /// Removes `user_id`'s reaction with `emoji`; false when there was none.
+    pub fn remove_reaction(&mut self, emoji: &str, user_id: &str) -> bool {
+        let Some(at) = self.reactions.iter().position(|r| r.emoji == emoji) else {
+            return false;
+        };
+        let reaction = &mut self.reactions[at];
+        let before = reaction.user_ids.len();
+        reaction.user_ids.retain(|u| u != user_id);
+        if reaction.user_ids.len() == before {
+            return false;
+        }
+        reaction.count = reaction.user_ids.len() as u32;
+        if reaction.user_ids.is_empty() {
+            self.reactions.remove(at);
+        }
+        true
+    }
+
+    /// The message as deleted: it keeps its place (`seq`) but loses its body, files and
+    /// reactions.
     pub fn into_deleted(mut self) -> Message {
         self.deleted = true;
         self.body.clear();
         self.attachments.clear();
+        self.reactions.clear();
         self
     }
 }
@@ -129,5 +213,80 @@ impl File {
             content_type: self.content_type.clone(),
             size: self.size,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaction_emoji_are_one_emoji_or_a_shortcode() {
+        for ok in ["👍", "❤️", "👩🏽‍💻", "🇫🇷", ":thumbsup:", ":+1:", ":a_b-c:"]
+        {
+            assert!(is_reaction_emoji(ok), "{ok}");
+        }
+        let long_code = format!(":{}:", "a".repeat(33));
+        for bad in [
+            "",
+            "a",
+            "ok",
+            "👍 ",
+            " 👍",
+            "👍a",
+            "::",
+            ":Thumbs:",
+            ":a b:",
+            "\u{FE0F}",
+            "\u{200D}👍",
+            &long_code,
+            &"👍".repeat(17),
+        ] {
+            assert!(!is_reaction_emoji(bad), "{bad:?}");
+        }
+    }
+
+    fn message() -> Message {
+        serde_json::from_value(serde_json::json!({
+            "id": "m", "room_id": "r", "seq": 1, "sender_id": "a", "client_id": "c",
+            "body": "hi", "attachments": [], "reply_to": null,
+            "created_at": "2026-12-01T00:00:00.000Z", "edited_at": null, "deleted": false
+        }))
+        .expect("a message without reactions reads as one with none")
+    }
+
+    #[test]
+    fn reactions_count_each_user_once_in_first_use_order() {
+        let mut m = message();
+        assert!(m.reactions.is_empty());
+        assert_eq!(m.add_reaction("👍", "a"), Ok(true));
+        assert_eq!(m.add_reaction("🎉", "b"), Ok(true));
+        assert_eq!(m.add_reaction("👍", "b"), Ok(true));
+        assert_eq!(m.add_reaction("👍", "a"), Ok(false));
+        let summary: Vec<_> = m
+            .reactions
+            .iter()
+            .map(|r| (r.emoji.as_str(), r.count, r.user_ids.join(",")))
+            .collect();
+        assert_eq!(summary, [("👍", 2, "a,b".into()), ("🎉", 1, "b".into())]);
+        assert!(m.remove_reaction("🎉", "b"));
+        assert!(!m.remove_reaction("🎉", "b"));
+        assert!(!m.remove_reaction("👍", "c"));
+        assert_eq!(m.reactions.len(), 1);
+        assert!(m.into_deleted().reactions.is_empty());
+    }
+
+    #[test]
+    fn at_most_twenty_distinct_emoji() {
+        let mut m = message();
+        for i in 0..MAX_REACTION_EMOJI {
+            assert_eq!(m.add_reaction(&format!(":e{i}:"), "a"), Ok(true));
+        }
+        assert!(m.add_reaction(":one_more:", "a").is_err());
+        assert_eq!(
+            m.add_reaction(":e3:", "b"),
+            Ok(true),
+            "an emoji already there"
+        );
     }
 }

@@ -15,6 +15,10 @@ pub enum Event {
     /// changes (a newer `rev` wins, whatever order events arrive in).
     #[serde(rename = "message.edited")]
     MessageEdited { message: Message },
+    /// A message's reactions changed; `message` is its whole new state, ordered by `rev` as
+    /// an edit is.
+    #[serde(rename = "message.updated")]
+    MessageUpdated { message: Message },
     /// A message was deleted (final), as the room's change `rev`.
     #[serde(rename = "message.deleted")]
     MessageDeleted {
@@ -43,6 +47,7 @@ impl Event {
         match self {
             Event::MessageCreated { .. } => "message.created",
             Event::MessageEdited { .. } => "message.edited",
+            Event::MessageUpdated { .. } => "message.updated",
             Event::MessageDeleted { .. } => "message.deleted",
             Event::ReadUpdated { .. } => "read.updated",
             Event::WriterBarrier { .. } => "writer.barrier",
@@ -52,9 +57,9 @@ impl Event {
     /// The room the event belongs to (none for a barrier: empty).
     pub fn room_id(&self) -> &str {
         match self {
-            Event::MessageCreated { message } | Event::MessageEdited { message } => {
-                &message.room_id
-            }
+            Event::MessageCreated { message }
+            | Event::MessageEdited { message }
+            | Event::MessageUpdated { message } => &message.room_id,
             Event::MessageDeleted { room_id, .. } | Event::ReadUpdated { room_id, .. } => room_id,
             Event::WriterBarrier { .. } => "",
         }

@@ -14,6 +14,8 @@ pub mod client {
     pub const READ: &str = "read";
     pub const SYNC: &str = "sync";
     pub const TYPING: &str = "typing";
+    pub const REACTION_ADD: &str = "reaction:add";
+    pub const REACTION_REMOVE: &str = "reaction:remove";
 }
 
 /// Names of the events the server emits.
@@ -48,6 +50,14 @@ pub struct EditPayload {
     pub room_id: RoomId,
     pub message_id: MessageId,
     pub body: String,
+}
+
+/// `reaction:add` and `reaction:remove`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionPayload {
+    pub room_id: RoomId,
+    pub message_id: MessageId,
+    pub emoji: String,
 }
 
 /// `message:delete`.

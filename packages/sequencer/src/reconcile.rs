@@ -308,7 +308,7 @@ impl Reconciler {
                         .apply_delete(room_id, &message.id, message.rev)
                         .await
                 } else {
-                    self.store.apply_edit(&message).await
+                    self.store.apply_change(&message).await
                 };
                 if stored.map_err(store_error)? {
                     tracing::warn!(

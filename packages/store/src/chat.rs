@@ -86,6 +86,7 @@ impl NewMessage {
             edited_at: None,
             deleted: false,
             rev: 0,
+            reactions: Vec::new(),
         }
     }
 }
@@ -160,13 +161,13 @@ pub trait ChatStore: Send + Sync + 'static {
     ) -> Result<Option<Message>>;
     /// A page of history, ascending by `seq`, at most `limit` long.
     async fn messages(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>>;
-    /// Takes `message`'s body, `edited_at` and `rev` if its `rev` is newer than the stored one
-    /// and the message is not deleted; stores the whole message when it is not stored yet (its
-    /// creation may come later, and is then a duplicate). Moves the room's `rev` up to it.
-    /// `false` when nothing changed (older `rev`, deleted).
-    async fn apply_edit(&self, message: &Message) -> Result<bool>;
-    /// Marks the message deleted at `rev` and clears its body and attachments; moves the room's
-    /// `rev` up to it. `false` when unknown or already deleted.
+    /// Takes `message`'s body, `edited_at`, reactions and `rev` if its `rev` is newer than the
+    /// stored one and the message is not deleted; stores the whole message when it is not
+    /// stored yet (its creation may come later, and is then a duplicate). Moves the room's
+    /// `rev` up to it. `false` when nothing changed (older `rev`, deleted).
+    async fn apply_change(&self, message: &Message) -> Result<bool>;
+    /// Marks the message deleted at `rev` and clears its body, attachments and reactions; moves
+    /// the room's `rev` up to it. `false` when unknown or already deleted.
     async fn apply_delete(&self, room_id: &str, message_id: &str, rev: u64) -> Result<bool>;
     /// The messages with `seq <= max_seq` that changed after `after_rev`, ascending by `rev`, at
     /// most `limit`.

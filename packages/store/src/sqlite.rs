@@ -158,6 +158,10 @@ const MIGRATIONS: &[&str] = &[
         at  INTEGER NOT NULL
     ) STRICT;
     ",
+    // 7: reactions, a JSON array of `{emoji, count, user_ids}` as the message shows them.
+    "
+    ALTER TABLE messages ADD COLUMN reactions TEXT NOT NULL DEFAULT '[]';
+    ",
 ];
 
 /// The embedded store: every trait of this crate over one SQLite file.

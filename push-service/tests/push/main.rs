@@ -324,6 +324,7 @@ impl Harness {
                 edited_at: None,
                 deleted: false,
                 rev: 0,
+                reactions: Vec::new(),
             },
         };
         self.publish(&event).await;

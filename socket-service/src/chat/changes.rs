@@ -2,6 +2,9 @@
 //! current state, gets the room's next `rev` from the sequencer (which refuses it if the message
 //! changed meanwhile, and then it is made again), and is handed off before it is acknowledged.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use models::Timestamp;
 use models::chat::{Message, RoomKind};
 use models::events::Event;
@@ -12,8 +15,57 @@ use super::{Chat, MAX_PAGE};
 use crate::{Error, Result};
 
 /// How many times a change is made again from a fresher state before giving up (each retry
-/// means another change to the same message landed in between).
-const CHANGE_ATTEMPTS: usize = 8;
+/// means another node changed the same message in between: changes on this node take turns).
+const CHANGE_ATTEMPTS: u32 = 16;
+
+/// The messages being changed on this node, each with the lock its changes take turns on: a
+/// change waits for the one before it instead of losing to it and starting over.
+#[derive(Default)]
+pub struct Changing {
+    messages: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Changing {
+    async fn turn(&self, message_id: &str) -> ChangeTurn<'_> {
+        let lock = self
+            .messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(message_id.to_string())
+            .or_default()
+            .clone();
+        let guard = lock.clone().lock_owned().await;
+        ChangeTurn {
+            changing: self,
+            message_id: message_id.to_string(),
+            lock,
+            guard: Some(guard),
+        }
+    }
+}
+
+/// A message's turn to be changed on this node; the last one out forgets the message.
+struct ChangeTurn<'a> {
+    changing: &'a Changing,
+    message_id: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for ChangeTurn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut messages = self
+            .changing
+            .messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Held by the map and this turn only: nobody else waits.
+        if Arc::strong_count(&self.lock) == 2 {
+            messages.remove(&self.message_id);
+        }
+    }
+}
 
 impl Chat {
     /// Replaces a message's body (its sender only); returns the message as edited.
@@ -96,11 +148,23 @@ impl Chat {
     /// Makes a change with `make` (which gets the message's current state and returns its new
     /// one, or `None` for no change) and gives it the room's next `rev`. `None` when there was
     /// nothing to change, or the message was deleted meanwhile.
-    async fn change<F>(&self, room_id: &str, message_id: &str, make: F) -> Result<Option<Message>>
+    pub(super) async fn change<F>(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        make: F,
+    ) -> Result<Option<Message>>
     where
         F: Fn(Message) -> Result<Option<Message>>,
     {
-        for _ in 0..CHANGE_ATTEMPTS {
+        let _turn = self.changing.turn(message_id).await;
+        for attempt in 0..CHANGE_ATTEMPTS {
+            if attempt > 0 {
+                // Another node changed it meanwhile; let it finish, at a random moment so that
+                // two nodes retrying do not meet again.
+                let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 1..=5 * u64::from(attempt));
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
             let current = self.current_message(room_id, message_id).await?;
             let base_rev = current.rev;
             let Some(message) = make(current)? else {

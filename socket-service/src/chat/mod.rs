@@ -6,6 +6,7 @@
 //!
 //! - [`send`]: new messages: checks, sequencing in each socket's emit order, the hand-off.
 //! - [`changes`]: edits and deletes, each a change with the room's next `rev`.
+//! - [`reactions`]: adding and removing reactions, changes like edits.
 //! - [`history`]: pages of history and `sync` (new messages by `seq`, changes by `rev`).
 //! - [`reads`]: read pointers.
 //! - [`typing`]: who is typing where, and what of it to relay.
@@ -13,6 +14,7 @@
 
 pub mod changes;
 pub mod history;
+pub mod reactions;
 pub mod reads;
 pub mod rooms;
 pub mod send;
@@ -32,6 +34,7 @@ use crate::membership::Membership;
 use crate::{Error, Result};
 
 pub use history::{HistoryPage, MAX_PAGE};
+pub use reactions::React;
 pub use send::{EmitOrder, Turn};
 
 /// Everything the logic talks to.
@@ -52,6 +55,7 @@ pub struct Chat {
     membership: Arc<Membership>,
     broadcast_order: BroadcastOrder,
     typing: typing::Typists,
+    changing: changes::Changing,
 }
 
 impl Chat {
@@ -62,6 +66,7 @@ impl Chat {
             membership,
             broadcast_order: BroadcastOrder::default(),
             typing: typing::Typists::default(),
+            changing: changes::Changing::default(),
         }
     }
 

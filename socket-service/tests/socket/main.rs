@@ -9,6 +9,7 @@
 //! - [`connect`]: the handshake and presence.
 //! - [`send`]: `message:send`: success, retries, refusals, the rate limit, emit order.
 //! - [`changes`]: `message:edit` and `message:delete`.
+//! - [`reactions`]: `reaction:add` and `reaction:remove`.
 //! - [`reads`]: `read`, the pointer and its events.
 //! - [`sync`]: `sync`, its cursors, paging and limits.
 //! - [`typing`]: `typing`, its relay, order and rate.
@@ -17,6 +18,7 @@
 
 mod changes;
 mod connect;
+mod reactions;
 mod reads;
 mod rooms_api;
 mod send;

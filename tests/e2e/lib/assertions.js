@@ -25,6 +25,13 @@ export function assertMessage(m, expect = {}) {
   assertTime(m.created_at, "message.created_at");
   assert.ok(m.edited_at === null || TIME.test(m.edited_at), `message.edited_at is null or a time, got ${m.edited_at}`);
   assert.equal(typeof m.deleted, "boolean", "message.deleted is a boolean");
+  assert.ok(Array.isArray(m.reactions), `message.reactions is an array, got ${JSON.stringify(m.reactions)}`);
+  for (const r of m.reactions) {
+    assert.equal(typeof r.emoji, "string", `reaction.emoji, in ${JSON.stringify(r)}`);
+    assert.ok(Array.isArray(r.user_ids) && r.user_ids.length > 0, `reaction.user_ids, in ${JSON.stringify(r)}`);
+    assert.equal(r.count, r.user_ids.length, `reaction.count is the number of its users, in ${JSON.stringify(r)}`);
+  }
+  if (m.deleted) assert.deepEqual(m.reactions, [], "a deleted message has no reactions");
   for (const [k, v] of Object.entries(expect)) {
     assert.deepEqual(m[k], v, `message.${k}`);
   }

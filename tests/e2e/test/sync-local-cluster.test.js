@@ -12,7 +12,8 @@
 //  4. db-writer stopped, an edit acked on socket-1, socket-1 killed: a client on socket-2 gets the
 //     edit in `changed`; after the writer and the node are back, and after every process
 //     restarted (Redis empty: MongoDB only), still there, and in the history
-//  5. (lib/sync.js) GET /api/rooms/{id}/reads, room:updated, typing across the two nodes
+//  5. (lib/sync.js) GET /api/rooms/{id}/reads, room:updated, typing across the two nodes;
+//     (lib/conversations.js) reactions from both nodes at once, a retried reaction
 //  6. Redis loses its data (FLUSHALL) while db-writer hangs with a backlog, senders retrying on
 //     both nodes: no acked message lost, no seq given twice, the history contiguous
 //  7. a message the writer has not stored yet (db-writer stopped) can be edited and deleted at
@@ -57,6 +58,7 @@ import {
   typingFalseAfterFlood,
   typingStopsOnSend,
 } from "../lib/sync.js";
+import { reactionsFromBothNodes, retriedReaction } from "../lib/conversations.js";
 
 const execFileP = promisify(execFile);
 
@@ -286,6 +288,14 @@ describe("sync and failover on the local cluster (two socket nodes behind NGINX)
 
   ltest("5d. typing: a typing:false right after more typing:true than the typing rate allows reaches the other node", { timeout: 60_000 }, (t) =>
     typingFalseAfterFlood(t, mode),
+  );
+
+  ltest("5e. twelve members on both nodes react to one message at the same moment: every reaction counts once, sync agrees", { timeout: 60_000 }, (t) =>
+    reactionsFromBothNodes(t, mode),
+  );
+
+  ltest("5f. a reaction:add retried on the other node is answered with the same message and changes nothing", { timeout: 60_000 }, (t) =>
+    retriedReaction(t, mode),
   );
 
   // ---- 6 -------------------------------------------------------------------------------------

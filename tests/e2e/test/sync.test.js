@@ -10,6 +10,8 @@
 //     RoomInfo) to every member's sockets on add, leave and remove; typing: a message ends the
 //     typist's typing at once, and a typing:false after a flood of typing:true (over the typing
 //     rate) still arrives
+//  8. reactions (lib/conversations.js): many members at once, all counted; a retried
+//     reaction:add changes nothing
 // (3 and 4, a stopping node and a crashed one, need the cluster: test/sync-local-cluster.test.js.)
 
 import { useServer } from "../lib/server.js";
@@ -22,6 +24,7 @@ import {
   typingFalseAfterFlood,
   typingStopsOnSend,
 } from "../lib/sync.js";
+import { reactionsFromBothNodes, retriedReaction } from "../lib/conversations.js";
 
 // A send rate that never limits (the tests send, edit and delete hundreds of times per user);
 // the default typing rate (5 per 3 s), which the flood test goes over.
@@ -51,4 +54,12 @@ srv.test("5c. typing: the typist's message ends their typing for the others at o
 
 srv.test("5d. typing: a typing:false right after more typing:true than the typing rate allows is delivered", { timeout: 30_000 }, (t) =>
   typingFalseAfterFlood(t, mode),
+);
+
+srv.test("8a. twelve members react to one message at the same moment: every reaction counts once, sync agrees", { timeout: 60_000 }, (t) =>
+  reactionsFromBothNodes(t, mode),
+);
+
+srv.test("8b. a retried reaction:add (or remove) is answered with the same message and changes nothing", { timeout: 30_000 }, (t) =>
+  retriedReaction(t, mode),
 );

@@ -49,6 +49,7 @@ pub fn message(body: &str) -> Message {
         edited_at: None,
         deleted: false,
         rev: 0,
+        reactions: Vec::new(),
     }
 }
 

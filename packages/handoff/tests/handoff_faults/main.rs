@@ -26,6 +26,7 @@ fn event(body: &str) -> Event {
             edited_at: None,
             deleted: false,
             rev: 0,
+            reactions: Vec::new(),
         },
     }
 }

@@ -214,7 +214,7 @@ async fn revs_continue_above_the_store_after_redis_lost_them() {
             rev: 7,
             ..first.clone()
         };
-        assert!(rig.store.apply_edit(&stored).await.unwrap());
+        assert!(rig.store.apply_change(&stored).await.unwrap());
         let (redis, prefix) = rig.redis().await;
         for what in ["rev", "changes", "changed"] {
             let key = format!("{prefix}seq:{{{}}}:{what}", room.id);

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use models::Timestamp;
-use models::chat::{FileRef, Message, RoomKind};
+use models::chat::{FileRef, Message, Reaction, RoomKind};
 use mongodb::IndexModel;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::ErrorKind;
@@ -111,6 +111,39 @@ pub(super) struct MessageDoc {
     /// Read leniently: nx-27017 hands back a `$set` `true` as the integer 1.
     #[serde(deserialize_with = "lenient_bool")]
     deleted: bool,
+    /// Absent on messages without reactions (and on those stored before reactions existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reactions: Vec<ReactionDoc>,
+}
+
+/// A reaction as stored: a [`Reaction`] without its count (the number of its users).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct ReactionDoc {
+    emoji: String,
+    user_ids: Vec<String>,
+}
+
+impl ReactionDoc {
+    fn new(r: &Reaction) -> Self {
+        ReactionDoc {
+            emoji: r.emoji.clone(),
+            user_ids: r.user_ids.clone(),
+        }
+    }
+
+    fn into_reaction(self) -> Reaction {
+        Reaction {
+            emoji: self.emoji,
+            count: self.user_ids.len() as u32,
+            user_ids: self.user_ids,
+        }
+    }
+}
+
+/// The reactions of a message as a `$set` value.
+fn reactions_bson(reactions: &[Reaction]) -> Result<Bson> {
+    let docs: Vec<ReactionDoc> = reactions.iter().map(ReactionDoc::new).collect();
+    mongodb::bson::to_bson(&docs).map_err(|e| Error::Internal(format!("encoding reactions: {e}")))
 }
 
 impl MessageDoc {
@@ -132,6 +165,7 @@ impl MessageDoc {
             edited_at: m.edited_at.map(Timestamp::millis),
             rev: to_i64(m.rev, "rev")?,
             deleted: m.deleted,
+            reactions: m.reactions.iter().map(ReactionDoc::new).collect(),
         })
     }
 
@@ -153,6 +187,11 @@ impl MessageDoc {
             edited_at: self.edited_at.map(Timestamp::from_millis),
             deleted: self.deleted,
             rev: to_u64(self.rev, "rev")?,
+            reactions: self
+                .reactions
+                .into_iter()
+                .map(ReactionDoc::into_reaction)
+                .collect(),
         })
     }
 }
@@ -624,7 +663,7 @@ impl ChatStore for MongoStore {
         Ok(messages)
     }
 
-    async fn apply_edit(&self, message: &Message) -> Result<bool> {
+    async fn apply_change(&self, message: &Message) -> Result<bool> {
         let rev = to_i64(message.rev, "rev")?;
         let applied = self
             .messages
@@ -639,6 +678,7 @@ impl ChatStore for MongoStore {
                     "body": &message.body,
                     "edited_at": message.edited_at.map(Timestamp::millis),
                     "rev": rev,
+                    "reactions": reactions_bson(&message.reactions)?,
                 } },
             )
             .await
@@ -670,6 +710,7 @@ impl ChatStore for MongoStore {
                     "deleted": true,
                     "body": "",
                     "attachments": [],
+                    "reactions": [],
                     "rev": to_i64(rev, "rev")?,
                 } },
             )

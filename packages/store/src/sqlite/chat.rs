@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use models::Timestamp;
-use models::chat::{FileRef, Message, RoomKind};
+use models::chat::{FileRef, Message, Reaction, RoomKind};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
@@ -23,11 +23,11 @@ const ROOM_COLUMNS: &str =
     "id, kind, name, created_by, created_at, direct_key, last_seq, last_activity, rev";
 
 const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, client_id, body, attachments, \
-     reply_to, created_at, edited_at, deleted, rev";
+     reply_to, created_at, edited_at, deleted, rev, reactions";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room_id, seq, sender_id, client_id, body, \
-     attachments, reply_to, created_at, edited_at, deleted, rev)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+     attachments, reply_to, created_at, edited_at, deleted, rev, reactions)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 /// Moves a room's change counter up to a stored change; never down.
 const BUMP_ROOM_REV: &str = "UPDATE rooms SET rev = max(rev, ?2) WHERE id = ?1";
@@ -162,6 +162,7 @@ impl SqliteStore {
     /// deleted.
     pub async fn change_message(&self, change: MessageChange) -> Result<ChangeOutcome> {
         let attachments = attachments_json(&change.message.attachments)?;
+        let reactions = reactions_json(&change.message.reactions)?;
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut message = change.message;
@@ -185,7 +186,7 @@ impl SqliteStore {
                     } else {
                         tx.prepare_cached(
                             "UPDATE messages SET body = ?3, attachments = ?4, edited_at = ?5,
-                                                 rev = ?6
+                                                 rev = ?6, reactions = ?7
                              WHERE id = ?1 AND room_id = ?2",
                         )?
                         .execute(params![
@@ -194,7 +195,8 @@ impl SqliteStore {
                             message.body,
                             attachments,
                             message.edited_at.map(Timestamp::millis),
-                            message.rev
+                            message.rev,
+                            reactions
                         ])?;
                     }
                     ChangeOutcome::Applied(Box::new(message))
@@ -216,7 +218,8 @@ fn delete_one(
 ) -> rusqlite::Result<bool> {
     let changed = conn
         .prepare_cached(
-            "UPDATE messages SET deleted = 1, body = '', attachments = '[]', rev = max(rev, ?3)
+            "UPDATE messages SET deleted = 1, body = '', attachments = '[]', reactions = '[]',
+                                 rev = max(rev, ?3)
              WHERE id = ?1 AND room_id = ?2 AND deleted = 0",
         )?
         .execute(params![message_id, room_id, rev])?;
@@ -303,6 +306,11 @@ fn attachments_json(attachments: &[FileRef]) -> Result<String> {
         .map_err(|e| Error::Internal(format!("encoding attachments: {e}")))
 }
 
+fn reactions_json(reactions: &[Reaction]) -> Result<String> {
+    serde_json::to_string(reactions)
+        .map_err(|e| Error::Internal(format!("encoding reactions: {e}")))
+}
+
 fn kind_name(kind: RoomKind) -> &'static str {
     match kind {
         RoomKind::Direct => "direct",
@@ -376,6 +384,8 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         edited_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
         deleted: row.get(10)?,
         rev: row.get(11)?,
+        reactions: serde_json::from_str(row.get_ref(12)?.as_str()?)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(12, Type::Text, e.into()))?,
     })
 }
 
@@ -427,6 +437,13 @@ fn execute_insert(
         message.edited_at.map(Timestamp::millis),
         message.deleted,
         message.rev,
+        // New messages have none; a change stored before its message carries them.
+        if message.reactions.is_empty() {
+            "[]".to_string()
+        } else {
+            serde_json::to_string(&message.reactions)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?
+        },
     ])
 }
 
@@ -677,14 +694,15 @@ impl ChatStore for SqliteStore {
         .await
     }
 
-    async fn apply_edit(&self, message: &Message) -> Result<bool> {
+    async fn apply_change(&self, message: &Message) -> Result<bool> {
         let message = message.clone();
         let attachments = attachments_json(&message.attachments)?;
+        let reactions = reactions_json(&message.reactions)?;
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut changed =
                 tx.prepare_cached(
-                    "UPDATE messages SET body = ?3, edited_at = ?4, rev = ?5
+                    "UPDATE messages SET body = ?3, edited_at = ?4, rev = ?5, reactions = ?6
                  WHERE id = ?1 AND room_id = ?2 AND deleted = 0 AND rev < ?5",
                 )?
                 .execute(params![
@@ -692,7 +710,8 @@ impl ChatStore for SqliteStore {
                     message.room_id,
                     message.body,
                     message.edited_at.map(Timestamp::millis),
-                    message.rev
+                    message.rev,
+                    reactions
                 ])? == 1;
             if !changed && insert_message_if_new(&tx, &message, &attachments)? {
                 tx.prepare_cached(BUMP_ROOM)?.execute(params![

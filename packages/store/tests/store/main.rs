@@ -244,5 +244,6 @@ fn message(room: &RoomRecord, sender: &str, seq: u64) -> Message {
         edited_at: None,
         deleted: false,
         rev: 0,
+        reactions: Vec::new(),
     }
 }

@@ -307,14 +307,14 @@ async fn newest_change_wins(store: Arc<dyn ChatStore>) {
     assert_eq!(room_rev().await, 0);
 
     // Applied out of order: the change of rev 2 arrives first and stays.
-    assert!(store.apply_edit(&edited(&m, "second", 2)).await.unwrap());
-    assert!(!store.apply_edit(&edited(&m, "first", 1)).await.unwrap());
+    assert!(store.apply_change(&edited(&m, "second", 2)).await.unwrap());
+    assert!(!store.apply_change(&edited(&m, "first", 1)).await.unwrap());
     assert_eq!(stored(&m.id).await, edited(&m, "second", 2));
     assert_eq!(room_rev().await, 2);
     // The same rev again is not newer.
-    assert!(!store.apply_edit(&edited(&m, "again", 2)).await.unwrap());
+    assert!(!store.apply_change(&edited(&m, "again", 2)).await.unwrap());
     assert_eq!(stored(&m.id).await.body, "second");
-    assert!(store.apply_edit(&edited(&m, "third", 3)).await.unwrap());
+    assert!(store.apply_change(&edited(&m, "third", 3)).await.unwrap());
     // Only the body, the edit time and the rev change.
     assert_eq!(stored(&m.id).await, edited(&m, "third", 3));
     assert_eq!(stored(&neighbour.id).await, neighbour);
@@ -322,7 +322,12 @@ async fn newest_change_wins(store: Arc<dyn ChatStore>) {
 
     // After a delete, no edit applies, however new.
     assert!(store.apply_delete(&room.id, &m.id, 4).await.unwrap());
-    assert!(!store.apply_edit(&edited(&m, "revived", 100)).await.unwrap());
+    assert!(
+        !store
+            .apply_change(&edited(&m, "revived", 100))
+            .await
+            .unwrap()
+    );
     let gone = stored(&m.id).await;
     assert!(gone.deleted);
     assert_eq!((gone.body.as_str(), gone.rev), ("", 4));
@@ -333,7 +338,7 @@ async fn newest_change_wins(store: Arc<dyn ChatStore>) {
     let late = message(&room, "bob", 3);
     assert!(
         store
-            .apply_edit(&edited(&late, "early edit", 5))
+            .apply_change(&edited(&late, "early edit", 5))
             .await
             .unwrap()
     );
@@ -360,6 +365,98 @@ async fn newest_change_wins_on_mongo() {
     on_mongo(newest_change_wins).await;
 }
 
+async fn reactions_are_kept_with_the_message(store: Arc<dyn ChatStore>) {
+    let room = room(&*store).await;
+    let [m, other] = [message(&room, "alice", 1), message(&room, "alice", 2)];
+    store
+        .insert_messages(&[m.clone(), other.clone()])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .message(&room.id, &m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reactions
+            .is_empty()
+    );
+
+    let mut reacted = Message {
+        rev: 1,
+        ..m.clone()
+    };
+    reacted.add_reaction("👍", "bob").unwrap();
+    reacted.add_reaction(":tada:", "carol").unwrap();
+    reacted.add_reaction("👍", "carol").unwrap();
+    assert!(store.apply_change(&reacted).await.unwrap());
+    let stored = store.message(&room.id, &m.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored, reacted,
+        "reactions, their order and counts come back as stored"
+    );
+    assert_eq!(stored.reactions[0].count, 2);
+    assert_eq!(
+        store.changed_messages(&room.id, 0, 10, 10).await.unwrap(),
+        [reacted.clone()]
+    );
+    // An older state does not bring the reactions back to what they were.
+    assert!(
+        !store
+            .apply_change(&Message {
+                rev: 0,
+                ..m.clone()
+            })
+            .await
+            .unwrap()
+    );
+    // A later change without them takes them away.
+    let mut unreacted = Message {
+        rev: 2,
+        ..reacted.clone()
+    };
+    unreacted.remove_reaction(":tada:", "carol");
+    assert!(store.apply_change(&unreacted).await.unwrap());
+    assert_eq!(
+        store.message(&room.id, &m.id).await.unwrap().unwrap(),
+        unreacted
+    );
+    // A reaction that arrives before its message stores the message with it.
+    let mut early = message(&room, "bob", 3);
+    early.rev = 3;
+    early.add_reaction("❤️", "alice").unwrap();
+    assert!(store.apply_change(&early).await.unwrap());
+    assert_eq!(
+        store.message(&room.id, &early.id).await.unwrap().unwrap(),
+        early
+    );
+    // A delete takes them with the body.
+    assert!(store.apply_delete(&room.id, &m.id, 4).await.unwrap());
+    assert!(
+        store
+            .message(&room.id, &m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reactions
+            .is_empty()
+    );
+    assert_eq!(
+        store.message(&room.id, &other.id).await.unwrap().unwrap(),
+        other
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_are_kept_with_the_message_on_sqlite() {
+    on_sqlite(reactions_are_kept_with_the_message).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_are_kept_with_the_message_on_mongo() {
+    on_mongo(reactions_are_kept_with_the_message).await;
+}
+
 async fn changes_by_rev(store: Arc<dyn ChatStore>) {
     let room = room(&*store).await;
     let all = messages(&room, 1..=6);
@@ -368,7 +465,12 @@ async fn changes_by_rev(store: Arc<dyn ChatStore>) {
     // 6 (rev 5).
     for (seq, rev) in [(4, 1), (2, 2), (5, 3), (4, 4)] {
         let m = &all[seq - 1];
-        assert!(store.apply_edit(&edited(m, "changed", rev)).await.unwrap());
+        assert!(
+            store
+                .apply_change(&edited(m, "changed", rev))
+                .await
+                .unwrap()
+        );
     }
     assert!(store.apply_delete(&room.id, &all[5].id, 5).await.unwrap());
     let changed = async |after_rev: u64, max_seq: u64, limit: usize| -> Vec<(u64, u64)> {

@@ -78,7 +78,7 @@ async fn a_numeric_deleted_flag_reads_as_a_boolean() {
     let read_gone = store.message(&room.id, &gone.id).await;
     let read_kept = store.message(&room.id, &kept.id).await;
     let edited = store
-        .apply_edit(&models::chat::Message {
+        .apply_change(&models::chat::Message {
             body: "revived".into(),
             edited_at: Some(Timestamp::now()),
             rev: 1,

@@ -1,0 +1,75 @@
+//! Reactions. Adding or removing one is a change of the message like an edit: made from its
+//! current state and given the room's next `rev`, so two members reacting to one message at
+//! the same moment on two nodes both count (the later one is refused as stale by the
+//! sequencer and made again from the state that includes the first).
+
+use models::chat::{Message, is_reaction_emoji};
+use models::events::Event;
+use models::socket::ReactionPayload;
+use rate_limit::Decision;
+
+use super::Chat;
+use crate::{Error, Result};
+
+/// What a reaction event asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum React {
+    Add,
+    Remove,
+}
+
+impl Chat {
+    /// Adds or removes the caller's reaction; returns the message as it now is and whether it
+    /// changed (adding a reaction that is there, or removing one that is not, changes nothing
+    /// and is answered with the current message: retries are safe).
+    pub async fn react(
+        &self,
+        user_id: &str,
+        p: ReactionPayload,
+        react: React,
+    ) -> Result<(Message, bool)> {
+        if !is_reaction_emoji(&p.emoji) {
+            return Err(Error::Invalid(
+                "emoji must be one emoji or a shortcode like :thumbsup:".into(),
+            ));
+        }
+        self.require_member(&p.room_id, user_id).await?;
+        if let Decision::Limited { retry_after } = self
+            .deps
+            .limiter
+            .hit(&format!("send:{user_id}"), self.limits.send_rate)
+            .await?
+        {
+            return Err(Error::RateLimited(retry_after));
+        }
+        let changed = self
+            .change(&p.room_id, &p.message_id, |mut message| {
+                if message.deleted {
+                    return Err(Error::NotFound("message"));
+                }
+                let changed = match react {
+                    React::Add => message
+                        .add_reaction(&p.emoji, user_id)
+                        .map_err(|m| Error::Invalid(m.into()))?,
+                    React::Remove => message.remove_reaction(&p.emoji, user_id),
+                };
+                Ok(changed.then_some(message))
+            })
+            .await?;
+        let Some(message) = changed else {
+            // Nothing to change, or the message was deleted meanwhile.
+            let current = self.current_message(&p.room_id, &p.message_id).await?;
+            if current.deleted {
+                return Err(Error::NotFound("message"));
+            }
+            return Ok((current, false));
+        };
+        self.deps
+            .handoff
+            .publish(&Event::MessageUpdated {
+                message: message.clone(),
+            })
+            .await?;
+        Ok((message, true))
+    }
+}

@@ -1,0 +1,105 @@
+// Reactions (docs/protocol.md, "Reactions"), as scenarios that test/sync.test.js (standalone)
+// and test/sync-local-cluster.test.js (two socket nodes behind NGINX) both run. A scenario gets
+// the `mode` of lib/sync.js: {api, at(user, node), settle?()}.
+//
+//  - reactionsFromBothNodes: twelve members on two nodes react to one message at the same
+//    moment, twice each: every reaction counts exactly once, every member's sockets see the
+//    final counts, and a member who was away gets them in `sync`'s `changed`
+//  - retriedReaction: a reaction:add sent again (same payload, another node) is answered with
+//    the same message, raises no `rev` and broadcasts nothing; a remove retried neither
+
+import assert from "node:assert/strict";
+import { createGroup, emitAck, emitOk, eventually, received, register, send, sleep, waitForEvent } from "./client.js";
+import { assertMessage } from "./assertions.js";
+import { syncOnce } from "./sync.js";
+
+const brief = (x, n = 300) => JSON.stringify(x)?.slice(0, n);
+
+/** `{emoji: sorted user ids}` of a message's reactions. */
+function byEmoji(message) {
+  return Object.fromEntries(message.reactions.map((r) => [r.emoji, [...r.user_ids].sort()]));
+}
+
+/** The newest state of `messageId` a socket got as `message:updated` (highest rev). */
+function lastUpdate(socket, messageId) {
+  const updates = received(socket, "message:updated", (m) => m?.id === messageId);
+  return updates.reduce((best, m) => (!best || m.rev > best.rev ? m : best), null);
+}
+
+export async function reactionsFromBothNodes(t, { api, at }) {
+  const owner = await register(api, "reactown");
+  const fans = await Promise.all(Array.from({ length: 12 }, (_, i) => register(api, `fan${i}`)));
+  const away = await register(api, "reactaway");
+  const room = await createGroup(api, owner, [...fans, away]);
+  const ownerSocket = await at(owner, 0);
+  const sockets = await Promise.all(fans.map((u, i) => at(u, i % 2)));
+  const message = await send(ownerSocket, room.id, "who is in?");
+  const awaySocket = await at(away, 1);
+  const cursor = { room_id: room.id, after_seq: message.seq, after_rev: (await syncOnce(awaySocket, { room_id: room.id, after_seq: message.seq })).rev };
+  awaySocket.disconnect();
+
+  // Everyone at once: 👍 from all, then 🎉 from the even ones and ❤️ from the odd ones.
+  const acks = await Promise.all(
+    sockets.map(async (s, i) => {
+      const first = await emitAck(s, "reaction:add", { room_id: room.id, message_id: message.id, emoji: "👍" });
+      const second = await emitAck(s, "reaction:add", { room_id: room.id, message_id: message.id, emoji: i % 2 ? "❤️" : "🎉" });
+      return [first, second];
+    }),
+  );
+  for (const ack of acks.flat()) {
+    assert.equal(ack?.ok, true, `every reaction is acked ok: ${brief(ack)}`);
+    assertMessage(ack.message, { id: message.id, seq: message.seq, body: message.body });
+  }
+  const ids = (pred) => fans.filter((_, i) => pred(i)).map((u) => u.id).sort();
+  const expected = { "👍": ids(() => true), "🎉": ids((i) => i % 2 === 0), "❤️": ids((i) => i % 2 === 1) };
+  const revs = acks.flat().map((a) => a.message.rev);
+  assert.equal(new Set(revs).size, revs.length, `each reaction took its own rev: ${revs.sort((x, y) => x - y).join(",")}`);
+  const finalRev = Math.max(...revs);
+
+  // Every member's socket, on either node, ends at the final state.
+  for (const [name, s] of [["the owner", ownerSocket], ...sockets.map((s, i) => [`fan ${i} on node ${i % 2}`, s])]) {
+    await eventually(() => lastUpdate(s, message.id)?.rev === finalRev, 10_000, `${name} gets message:updated up to rev ${finalRev}`);
+    assert.deepEqual(byEmoji(lastUpdate(s, message.id)), expected, `${name} sees every reaction once`);
+  }
+
+  // The member who was away gets the final state in one sync, as a change.
+  const back = await at(away, 0);
+  const answer = await syncOnce(back, cursor);
+  assert.equal(answer.messages.length, 0, "no new message");
+  const changed = answer.changed.filter((m) => m.id === message.id);
+  assert.equal(changed.length, 1, `the message is in changed once: ${brief(answer.changed)}`);
+  assert.equal(changed[0].rev, finalRev);
+  assert.deepEqual(byEmoji(changed[0]), expected, "sync has every reaction");
+  assert.equal(answer.rev, finalRev, "the room's rev is the last reaction's");
+  t.diagnostic(`${revs.length} concurrent reactions from 12 members on 2 nodes: all counted, revs ${Math.min(...revs)}..${finalRev}`);
+}
+
+export async function retriedReaction(t, { api, at }) {
+  const [a, b] = await Promise.all([register(api, "retrya"), register(api, "retryb")]);
+  const room = await createGroup(api, a, [b]);
+  const [a0, a1, b1] = await Promise.all([at(a, 0), at(a, 1), at(b, 1)]);
+  const message = await send(a0, room.id, "retry me");
+  const payload = { room_id: room.id, message_id: message.id, emoji: ":+1:" };
+
+  const first = await emitOk(a0, "reaction:add", payload);
+  await waitForEvent(b1, "message:updated", (m) => m?.id === message.id && m.rev === first.message.rev);
+  // The client saw no ack (say) and sends it again, on its other socket.
+  const again = await emitOk(a1, "reaction:add", payload);
+  assert.deepEqual(again.message, first.message, "the retry is answered with the same message");
+  assert.deepEqual(byEmoji(again.message), { ":+1:": [a.id] }, "one reaction");
+
+  const removed = await emitOk(a0, "reaction:remove", payload);
+  assert.deepEqual(removed.message.reactions, []);
+  const removedAgain = await emitOk(a1, "reaction:remove", payload);
+  assert.deepEqual(removedAgain.message, removed.message, "a retried remove changes nothing");
+  await sleep(300);
+  const updates = received(b1, "message:updated", (m) => m?.id === message.id);
+  assert.deepEqual(
+    updates.map((m) => m.rev),
+    [first.message.rev, removed.message.rev],
+    "the other member saw two changes: the add and the remove, not the retries",
+  );
+  const synced = await syncOnce(b1, { room_id: room.id, after_seq: 0 });
+  assert.deepEqual(synced.messages.find((m) => m.id === message.id)?.reactions, [], "sync agrees");
+  assert.equal(synced.rev, removed.message.rev, "no rev for the retries");
+}
