@@ -60,6 +60,7 @@ fn events(n: u64) -> Vec<Event> {
                     deleted: false,
                     rev: 0,
                     reactions: Vec::new(),
+                    reply_preview: None,
                 },
             }
         })

@@ -581,6 +581,7 @@ mod tests {
             deleted: false,
             rev: 0,
             reactions: Vec::new(),
+            reply_preview: None,
         }
     }
 

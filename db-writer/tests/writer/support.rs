@@ -298,6 +298,7 @@ pub fn message(room_id: &str, seq: u64, body: &str) -> Message {
         deleted: false,
         rev: 0,
         reactions: Vec::new(),
+        reply_preview: None,
     }
 }
 

@@ -89,6 +89,35 @@ pub struct Message {
     /// In the order each emoji was first used.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// For a reply (`reply_to`): the message it answers as that one is now. Never stored:
+    /// filled in when the message is served.
+    #[serde(default)]
+    pub reply_preview: Option<ReplyPreview>,
+}
+
+/// The message a reply answers, as the reply shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyPreview {
+    pub message_id: MessageId,
+    pub sender_id: UserId,
+    /// The first [`REPLY_PREVIEW_CHARS`] characters of its body (empty once deleted).
+    pub body: String,
+    pub deleted: bool,
+}
+
+/// How much of the original's body a reply shows.
+pub const REPLY_PREVIEW_CHARS: usize = 120;
+
+impl ReplyPreview {
+    /// The preview of `original`.
+    pub fn of(original: &Message) -> Self {
+        ReplyPreview {
+            message_id: original.id.clone(),
+            sender_id: original.sender_id.clone(),
+            body: original.body.chars().take(REPLY_PREVIEW_CHARS).collect(),
+            deleted: original.deleted,
+        }
+    }
 }
 
 /// One emoji's reactions to a message: who reacted with it, in the order they did.

@@ -87,6 +87,7 @@ impl NewMessage {
             deleted: false,
             rev: 0,
             reactions: Vec::new(),
+            reply_preview: None,
         }
     }
 }
@@ -152,6 +153,8 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn insert_messages(&self, messages: &[Message]) -> Result<Inserted>;
     /// One message of a room, deleted ones included.
     async fn message(&self, room_id: &str, message_id: &str) -> Result<Option<Message>>;
+    /// Those of `ids` that are messages of the room, in no particular order.
+    async fn messages_by_id(&self, room_id: &str, ids: &[String]) -> Result<Vec<Message>>;
     /// The message a sender already sent with this client id, if any.
     async fn message_by_client_id(
         &self,

@@ -325,6 +325,7 @@ impl Harness {
                 deleted: false,
                 rev: 0,
                 reactions: Vec::new(),
+                reply_preview: None,
             },
         };
         self.publish(&event).await;

@@ -96,6 +96,9 @@ impl Chat {
                 message: edited.clone(),
             })
             .await?;
+        let mut edited = edited;
+        self.with_reply_previews(&p.room_id, std::slice::from_mut(&mut edited))
+            .await?;
         Ok(edited)
     }
 

@@ -117,6 +117,7 @@ impl Chat {
             }
         }
         self.deps.sequencer.current(room_id, &mut messages).await?;
+        self.with_reply_previews(room_id, &mut messages).await?;
         Ok(HistoryPage { messages, has_more })
     }
 
@@ -179,6 +180,7 @@ impl Chat {
         }
         let more = out.len() > limit;
         out.truncate(limit);
+        self.with_reply_previews(room_id, &mut out).await?;
         Ok(ChangedPage { changed: out, more })
     }
 

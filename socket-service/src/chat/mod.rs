@@ -7,6 +7,7 @@
 //! - [`send`]: new messages: checks, sequencing in each socket's emit order, the hand-off.
 //! - [`changes`]: edits and deletes, each a change with the room's next `rev`.
 //! - [`reactions`]: adding and removing reactions, changes like edits.
+//! - [`replies`]: the preview of the message a reply answers, filled in when served.
 //! - [`history`]: pages of history and `sync` (new messages by `seq`, changes by `rev`).
 //! - [`reads`]: read pointers.
 //! - [`typing`]: who is typing where, and what of it to relay.
@@ -16,6 +17,7 @@ pub mod changes;
 pub mod history;
 pub mod reactions;
 pub mod reads;
+pub mod replies;
 pub mod rooms;
 pub mod send;
 pub mod typing;

@@ -56,20 +56,27 @@ impl Chat {
                 Ok(changed.then_some(message))
             })
             .await?;
-        let Some(message) = changed else {
-            // Nothing to change, or the message was deleted meanwhile.
-            let current = self.current_message(&p.room_id, &p.message_id).await?;
-            if current.deleted {
-                return Err(Error::NotFound("message"));
+        let (mut message, changed) = match changed {
+            Some(message) => {
+                self.deps
+                    .handoff
+                    .publish(&Event::MessageUpdated {
+                        message: message.clone(),
+                    })
+                    .await?;
+                (message, true)
             }
-            return Ok((current, false));
+            // Nothing to change, or the message was deleted meanwhile.
+            None => {
+                let current = self.current_message(&p.room_id, &p.message_id).await?;
+                if current.deleted {
+                    return Err(Error::NotFound("message"));
+                }
+                (current, false)
+            }
         };
-        self.deps
-            .handoff
-            .publish(&Event::MessageUpdated {
-                message: message.clone(),
-            })
+        self.with_reply_previews(&p.room_id, std::slice::from_mut(&mut message))
             .await?;
-        Ok((message, true))
+        Ok((message, changed))
     }
 }

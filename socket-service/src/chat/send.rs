@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use models::Timestamp;
-use models::chat::{FileRef, Message};
+use models::chat::{FileRef, Message, ReplyPreview};
 use models::events::Event;
 use models::socket::SendPayload;
 use rate_limit::Decision;
@@ -118,10 +118,12 @@ impl Chat {
         // A retry of an accepted message is answered with its original: by the sequencer when
         // the checks below pass, and from the store when one refuses it (its files are bound to
         // it, its sender may be over the rate now).
-        let (body, attachments) = match self.admit(user_id, &p).await {
+        let (body, attachments, answered) = match self.admit(user_id, &p).await {
             Ok(admitted) => admitted,
             Err(refused) => {
-                if let Some(original) = self.original(user_id, &p).await? {
+                if let Some(mut original) = self.original(user_id, &p).await? {
+                    self.with_reply_previews(&p.room_id, std::slice::from_mut(&mut original))
+                        .await?;
                     return Ok((original, false));
                 }
                 return Err(refused);
@@ -145,7 +147,7 @@ impl Chat {
             .sequence(&p.room_id, || sequencer.sequence(new))
             .await;
         drop(turn);
-        let sequenced = sequenced?;
+        let mut sequenced = sequenced?;
         // A retry publishes again unless the original's hand-off is known to have completed:
         // a node that died between sequencing and publishing leaves the message only in the
         // sequencer, and the sender's retry must complete the hand-off.
@@ -161,6 +163,13 @@ impl Chat {
         } else {
             Ok(())
         };
+        // What members see of a reply: the message it answers, as that one is now.
+        if sequenced.fresh {
+            sequenced.message.reply_preview = answered.as_ref().map(ReplyPreview::of);
+        } else {
+            self.with_reply_previews(&p.room_id, std::slice::from_mut(&mut sequenced.message))
+                .await?;
+        }
         // A message is broadcast by the attempt that hands it off: the first, or a retry whose
         // original never completed its hand-off (and so was never broadcast; members that got
         // it through `sync` meanwhile drop the copy by its `seq`).
@@ -203,24 +212,30 @@ impl Chat {
     }
 
     /// The checks a new message must pass: body, attachments, reply, the hand-off being up, and
-    /// the sender's rate. Returns the body and attachments to store.
-    async fn admit(&self, user_id: &str, p: &SendPayload) -> Result<(String, Vec<FileRef>)> {
+    /// the sender's rate. Returns the body and attachments to store, and the message it
+    /// answers.
+    async fn admit(
+        &self,
+        user_id: &str,
+        p: &SendPayload,
+    ) -> Result<(String, Vec<FileRef>, Option<Message>)> {
         let body = self.checked_body(&p.body, !p.attachments.is_empty())?;
         let attachments = self
             .checked_attachments(&p.room_id, user_id, &p.attachments)
             .await?;
-        if let Some(reply_to) = &p.reply_to
-            && self
-                .deps
-                .store
-                .message(&p.room_id, reply_to)
-                .await?
-                .is_none()
-        {
-            return Err(Error::Invalid(
-                "reply_to must be a message of the same room".into(),
-            ));
-        }
+        let answered = match &p.reply_to {
+            // Found in the store, or in the recent log when the writer has not stored it yet.
+            Some(reply_to) => match self.current_message(&p.room_id, reply_to).await {
+                Ok(original) => Some(original),
+                Err(Error::NotFound(_)) => {
+                    return Err(Error::Invalid(
+                        "reply_to must be a message of the same room".into(),
+                    ));
+                }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
         if !self.deps.handoff.is_available() {
             return Err(Error::Unavailable("the hand-off is down".into()));
         }
@@ -232,7 +247,7 @@ impl Chat {
         {
             return Err(Error::RateLimited(retry_after));
         }
-        Ok((body, attachments))
+        Ok((body, attachments, answered))
     }
 
     /// The files a message may carry: `ready` files of the same room, uploaded by the sender

@@ -10,6 +10,7 @@
 //! - [`send`]: `message:send`: success, retries, refusals, the rate limit, emit order.
 //! - [`changes`]: `message:edit` and `message:delete`.
 //! - [`reactions`]: `reaction:add` and `reaction:remove`.
+//! - [`replies`]: `reply_preview`.
 //! - [`reads`]: `read`, the pointer and its events.
 //! - [`sync`]: `sync`, its cursors, paging and limits.
 //! - [`typing`]: `typing`, its relay, order and rate.
@@ -20,6 +21,7 @@ mod changes;
 mod connect;
 mod reactions;
 mod reads;
+mod replies;
 mod rooms_api;
 mod send;
 mod shapes;

@@ -7,9 +7,12 @@
 //    final counts, and a member who was away gets them in `sync`'s `changed`
 //  - retriedReaction: a reaction:add sent again (same payload, another node) is answered with
 //    the same message, raises no `rev` and broadcasts nothing; a remove retried neither
+//  - replyPreviews: a reply answered at once (on the other node) shows the original; after the
+//    original is edited, then deleted, `sync` and history show the reply with the original's
+//    current state while only the original is in `changed`
 
 import assert from "node:assert/strict";
-import { createGroup, emitAck, emitOk, eventually, received, register, send, sleep, waitForEvent } from "./client.js";
+import { cid, createGroup, emitAck, emitOk, eventually, fullHistory, received, register, send, sleep, waitForEvent } from "./client.js";
 import { assertMessage } from "./assertions.js";
 import { syncOnce } from "./sync.js";
 
@@ -102,4 +105,34 @@ export async function retriedReaction(t, { api, at }) {
   const synced = await syncOnce(b1, { room_id: room.id, after_seq: 0 });
   assert.deepEqual(synced.messages.find((m) => m.id === message.id)?.reactions, [], "sync agrees");
   assert.equal(synced.rev, removed.message.rev, "no rev for the retries");
+}
+
+export async function replyPreviews(t, { api, at, settle }) {
+  const [a, b] = await Promise.all([register(api, "quotea"), register(api, "quoteb")]);
+  const room = await createGroup(api, a, [b]);
+  const [a0, b1] = await Promise.all([at(a, 0), at(b, 1)]);
+  const original = await send(a0, room.id, "Shall we meet at noon?");
+  assert.equal(original.reply_preview, null, "a message that answers none has no preview");
+  // At once, on the other node: the writer may not have stored the original yet.
+  const { message: reply } = await emitOk(b1, "message:send", { room_id: room.id, client_id: cid("re"), body: "Noon is fine", reply_to: original.id });
+  assertMessage(reply, { reply_to: original.id });
+  assert.deepEqual(reply.reply_preview, { message_id: original.id, sender_id: a.id, body: "Shall we meet at noon?", deleted: false });
+  const live = await waitForEvent(a0, "message", (m) => m?.id === reply.id);
+  assert.deepEqual(live.reply_preview, reply.reply_preview, "the room sees the same preview");
+
+  const { message: edited } = await emitOk(a0, "message:edit", { room_id: room.id, message_id: original.id, body: "Shall we meet at one?" });
+  await settle?.();
+  const cursor = { room_id: room.id, after_seq: reply.seq, after_rev: 0 };
+  const afterEdit = await syncOnce(b1, cursor);
+  assert.deepEqual(afterEdit.changed.map((m) => m.id), [original.id], "only the original changed");
+  assert.equal(afterEdit.changed[0].body, edited.body);
+  const history = await fullHistory(api, b, room.id);
+  const served = history.find((m) => m.id === reply.id);
+  assert.equal(served.rev, 0, "the reply itself never changed");
+  assert.equal(served.reply_preview.body, "Shall we meet at one?", "history shows the original as it is now");
+
+  await emitOk(a0, "message:delete", { room_id: room.id, message_id: original.id });
+  await settle?.();
+  const all = await syncOnce(b1, { room_id: room.id, after_seq: 0 });
+  assert.deepEqual(all.messages.find((m) => m.id === reply.id)?.reply_preview, { message_id: original.id, sender_id: a.id, body: "", deleted: true });
 }

@@ -13,7 +13,8 @@
 //     edit in `changed`; after the writer and the node are back, and after every process
 //     restarted (Redis empty: MongoDB only), still there, and in the history
 //  5. (lib/sync.js) GET /api/rooms/{id}/reads, room:updated, typing across the two nodes;
-//     (lib/conversations.js) reactions from both nodes at once, a retried reaction
+//     (lib/conversations.js) reactions from both nodes at once, a retried reaction, reply
+//     previews
 //  6. Redis loses its data (FLUSHALL) while db-writer hangs with a backlog, senders retrying on
 //     both nodes: no acked message lost, no seq given twice, the history contiguous
 //  7. a message the writer has not stored yet (db-writer stopped) can be edited and deleted at
@@ -58,7 +59,7 @@ import {
   typingFalseAfterFlood,
   typingStopsOnSend,
 } from "../lib/sync.js";
-import { reactionsFromBothNodes, retriedReaction } from "../lib/conversations.js";
+import { reactionsFromBothNodes, replyPreviews, retriedReaction } from "../lib/conversations.js";
 
 const execFileP = promisify(execFile);
 
@@ -296,6 +297,10 @@ describe("sync and failover on the local cluster (two socket nodes behind NGINX)
 
   ltest("5f. a reaction:add retried on the other node is answered with the same message and changes nothing", { timeout: 60_000 }, (t) =>
     retriedReaction(t, mode),
+  );
+
+  ltest("5g. a reply sent at once on the other node shows the message it answers, also after an edit and a delete", { timeout: 60_000 }, (t) =>
+    replyPreviews(t, mode),
   );
 
   // ---- 6 -------------------------------------------------------------------------------------

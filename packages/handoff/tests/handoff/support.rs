@@ -50,6 +50,7 @@ pub fn message(body: &str) -> Message {
         deleted: false,
         rev: 0,
         reactions: Vec::new(),
+        reply_preview: None,
     }
 }
 

@@ -27,6 +27,7 @@ fn event(body: &str) -> Event {
             deleted: false,
             rev: 0,
             reactions: Vec::new(),
+            reply_preview: None,
         },
     }
 }

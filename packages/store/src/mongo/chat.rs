@@ -192,6 +192,7 @@ impl MessageDoc {
                 .into_iter()
                 .map(ReactionDoc::into_reaction)
                 .collect(),
+            reply_preview: None,
         })
     }
 }
@@ -614,6 +615,18 @@ impl ChatStore for MongoStore {
             .await
             .map_err(map_err)?;
         found.map(MessageDoc::into_message).transpose()
+    }
+
+    async fn messages_by_id(&self, room_id: &str, ids: &[String]) -> Result<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cursor = self
+            .messages
+            .find(doc! { "_id": { "$in": ids }, "room_id": room_id })
+            .await
+            .map_err(map_err)?;
+        collect_messages(cursor).await
     }
 
     async fn message_by_client_id(

@@ -386,6 +386,7 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         rev: row.get(11)?,
         reactions: serde_json::from_str(row.get_ref(12)?.as_str()?)
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(12, Type::Text, e.into()))?,
+        reply_preview: None,
     })
 }
 
@@ -645,6 +646,29 @@ impl ChatStore for SqliteStore {
                 message_from_row,
             )
             .optional()
+        })
+        .await
+    }
+
+    async fn messages_by_id(&self, room_id: &str, ids: &[String]) -> Result<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (room_id, ids) = (room_id.to_owned(), ids.to_vec());
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND room_id = ?2"
+            ))?;
+            let mut found = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(m) = stmt
+                    .query_row([id, &room_id], message_from_row)
+                    .optional()?
+                {
+                    found.push(m);
+                }
+            }
+            Ok(found)
         })
         .await
     }

@@ -245,5 +245,6 @@ fn message(room: &RoomRecord, sender: &str, seq: u64) -> Message {
         deleted: false,
         rev: 0,
         reactions: Vec::new(),
+        reply_preview: None,
     }
 }

@@ -365,6 +365,47 @@ async fn newest_change_wins_on_mongo() {
     on_mongo(newest_change_wins).await;
 }
 
+async fn messages_by_id_of_one_room(store: Arc<dyn ChatStore>) {
+    let (room, other) = (room(&*store).await, room(&*store).await);
+    let all = messages(&room, 1..=4);
+    let elsewhere = message(&other, "alice", 1);
+    store.insert_messages(&all).await.unwrap();
+    store
+        .insert_messages(std::slice::from_ref(&elsewhere))
+        .await
+        .unwrap();
+    let ids = [
+        all[3].id.clone(),
+        all[1].id.clone(),
+        elsewhere.id.clone(),
+        new_id(),
+    ];
+    let mut found = store.messages_by_id(&room.id, &ids).await.unwrap();
+    found.sort_by_key(|m| m.seq);
+    assert_eq!(
+        found,
+        [all[1].clone(), all[3].clone()],
+        "only the room's, unknown ids skipped"
+    );
+    assert!(
+        store
+            .messages_by_id(&room.id, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_by_id_of_one_room_on_sqlite() {
+    on_sqlite(messages_by_id_of_one_room).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_by_id_of_one_room_on_mongo() {
+    on_mongo(messages_by_id_of_one_room).await;
+}
+
 async fn reactions_are_kept_with_the_message(store: Arc<dyn ChatStore>) {
     let room = room(&*store).await;
     let [m, other] = [message(&room, "alice", 1), message(&room, "alice", 2)];
