@@ -56,6 +56,17 @@ export function Conversation({ client, state, room, onBack }: Props) {
     if (at) readers.set(at.seq, [...(readers.get(at.seq) ?? []), userId]);
   }
   const typists = Object.keys(state.typing[room.id] ?? {}).filter((u) => u !== state.me.id);
+  const [replyTo, setReplyTo] = useState<Message | null>(null);
+  useEffect(() => setReplyTo(null), [room.id]);
+
+  /** Brings the message `id` into view (when it is loaded) and gives it the focus. */
+  function show(id: string) {
+    const target = messages.find((m) => m.id === id);
+    const el = target && list.current?.querySelector<HTMLElement>(`li[data-seq="${target.seq}"]`);
+    if (!el) return;
+    el.scrollIntoView({ block: "center" });
+    el.focus();
+  }
 
   return (
     <main className="conversation" aria-labelledby={titleId}>
@@ -92,6 +103,8 @@ export function Conversation({ client, state, room, onBack }: Props) {
               room={room}
               message={m}
               readBy={readers.get(m.seq)}
+              onReply={() => setReplyTo(m)}
+              onShow={show}
             />
           ),
         )}
@@ -124,7 +137,13 @@ export function Conversation({ client, state, room, onBack }: Props) {
             ? `${typists.length} people are typing…`
             : ""}
       </p>
-      <Composer client={client} roomId={room.id} />
+      <Composer
+        client={client}
+        state={state}
+        roomId={room.id}
+        replyTo={replyTo}
+        onCancelReply={() => setReplyTo(null)}
+      />
     </main>
   );
 }
@@ -135,12 +154,16 @@ function MessageItem({
   room,
   message: m,
   readBy,
+  onReply,
+  onShow,
 }: {
   client: ChatClient;
   state: State;
   room: Room;
   message: Message;
   readBy?: string[];
+  onReply: () => void;
+  onShow: (id: string) => void;
 }) {
   const mine = m.sender_id === state.me.id;
   const [editing, setEditing] = useState(false);
@@ -159,9 +182,24 @@ function MessageItem({
   }
 
   return (
-    <li className={`msg ${mine ? "mine" : "theirs"}`} data-seq={m.seq}>
+    <li className={`msg ${mine ? "mine" : "theirs"}`} data-seq={m.seq} tabIndex={-1}>
       <div className="bubble">
         {!mine && room.kind === "group" && <span className="sender">{userName(state.users, m.sender_id)}</span>}
+        {m.reply_preview && !m.deleted && (
+          <button
+            type="button"
+            className="quote"
+            aria-label={`In reply to ${userName(state.users, m.reply_preview.sender_id)}: ${
+              m.reply_preview.deleted ? "a deleted message" : m.reply_preview.body
+            }`}
+            onClick={() => onShow(m.reply_preview!.message_id)}
+          >
+            <span className="quote-sender">{userName(state.users, m.reply_preview.sender_id)}</span>
+            <span className="quote-body">
+              {m.reply_preview.deleted ? <em>This message was deleted.</em> : m.reply_preview.body}
+            </span>
+          </button>
+        )}
         {m.deleted ? (
           <em className="muted">This message was deleted.</em>
         ) : editing ? (
@@ -205,6 +243,9 @@ function MessageItem({
           {m.edited_at && !m.deleted && <span> · edited</span>}
           {!m.deleted && !editing && (
           <span className="actions">
+            <button type="button" className="link" onClick={onReply}>
+              Reply
+            </button>
             <ReactionPicker
               onPick={(emoji) => {
                 const had = m.reactions?.some((r) => r.emoji === emoji && r.user_ids.includes(state.me.id));
@@ -436,7 +477,19 @@ function Attachment({ client, file }: { client: ChatClient; file: FileRef }) {
   );
 }
 
-function Composer({ client, roomId }: { client: ChatClient; roomId: string }) {
+function Composer({
+  client,
+  state,
+  roomId,
+  replyTo,
+  onCancelReply,
+}: {
+  client: ChatClient;
+  state: State;
+  roomId: string;
+  replyTo: Message | null;
+  onCancelReply: () => void;
+}) {
   const id = useId();
   const [text, setText] = useState("");
   const input = useRef<HTMLTextAreaElement>(null);
@@ -445,13 +498,17 @@ function Composer({ client, roomId }: { client: ChatClient; roomId: string }) {
   useEffect(() => {
     if (window.matchMedia("(min-width: 700px)").matches) input.current?.focus();
   }, [roomId]);
+  useEffect(() => {
+    if (replyTo) input.current?.focus();
+  }, [replyTo]);
 
   function submit(e?: FormEvent) {
     e?.preventDefault();
     const body = text.trim();
     if (!body) return;
-    client.send(roomId, body);
+    client.send(roomId, body, [], replyTo?.id ?? null);
     setText("");
+    onCancelReply();
     input.current?.focus();
   }
 
@@ -464,6 +521,17 @@ function Composer({ client, roomId }: { client: ChatClient; roomId: string }) {
 
   return (
     <form className="composer" onSubmit={submit}>
+      {replyTo && (
+        <div className="replying" role="status">
+          <span>
+            Replying to <strong>{userName(state.users, replyTo.sender_id)}</strong>:{" "}
+            <span className="quote-body">{replyTo.body.slice(0, 120)}</span>
+          </span>
+          <button type="button" className="link" onClick={onCancelReply}>
+            Cancel reply
+          </button>
+        </div>
+      )}
       <input
         ref={fileInput}
         id={`${id}-file`}

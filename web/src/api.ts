@@ -76,11 +76,21 @@ export interface Message {
    * older server.
    */
   rev?: number;
+  /** For a reply: the message it answers, as that one is now. */
+  reply_preview?: ReplyPreview | null;
   /** Who reacted with which emoji, in the order each emoji was first used; absent from an older server. */
   reactions?: Reaction[];
   /** "system" for a record of a room change (empty body, `system` says what); else "user". */
   kind?: "user" | "system";
   system?: SystemEvent | null;
+}
+
+export interface ReplyPreview {
+  message_id: string;
+  sender_id: string;
+  /** The first 120 characters of its body; empty once deleted. */
+  body: string;
+  deleted: boolean;
 }
 
 export interface Reaction {

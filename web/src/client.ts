@@ -36,6 +36,8 @@ export interface Pending {
   room_id: string;
   body: string;
   attachments: FileRef[];
+  /** The message this one answers. */
+  reply_to?: string | null;
   created_at: string;
   status: "sending" | "failed";
   error?: string;
@@ -134,6 +136,27 @@ function newer(held: Message, incoming: Message): Message {
   if (held.deleted && !incoming.deleted) return held;
   if ((held.rev ?? 0) > (incoming.rev ?? 0)) return held;
   return incoming;
+}
+
+/**
+ * Replies among `messages` to any of `changed` show the changed message's new state: the
+ * server never changes a reply when its original changes, it tells us of the original only.
+ */
+function withPreviewsOf(messages: Message[], changed: Message[]): Message[] {
+  const byId = new Map(changed.map((m) => [m.id, m]));
+  return messages.map((m) => {
+    const original = m.reply_to ? byId.get(m.reply_to) : undefined;
+    if (!original) return m;
+    return {
+      ...m,
+      reply_preview: {
+        message_id: original.id,
+        sender_id: original.sender_id,
+        body: [...original.body].slice(0, 120).join(""),
+        deleted: original.deleted,
+      },
+    };
+  });
 }
 
 /** Merges `incoming` into `current` (both ascending by seq); the later copy of a seq wins. */
@@ -307,9 +330,12 @@ export class ChatClient {
       const h = this.state.history[e.room_id];
       if (!h) return;
       const messages = h.messages.map((m) =>
-        m.id === e.message_id ? { ...m, deleted: true, body: "", attachments: [] } : m,
+        m.id === e.message_id ? { ...m, deleted: true, body: "", attachments: [], reactions: [] } : m,
       );
-      this.set({ history: { ...this.state.history, [e.room_id]: { ...h, messages } } });
+      const gone = messages.find((m) => m.id === e.message_id);
+      this.set({
+        history: { ...this.state.history, [e.room_id]: { ...h, messages: gone ? withPreviewsOf(messages, [gone]) : messages } },
+      });
     });
     s.on("typing", (e: { room_id: string; user_id: string; typing: boolean }) => {
       const room = { ...(this.state.typing[e.room_id] ?? {}) };
@@ -638,7 +664,7 @@ export class ChatClient {
     const h = this.state.history[m.room_id];
     const i = h ? h.messages.findIndex((x) => x.id === m.id) : -1;
     if (h && i >= 0) {
-      const messages = [...h.messages];
+      const messages = withPreviewsOf([...h.messages], [m]);
       messages[i] = newer(messages[i]!, m);
       this.set({ history: { ...this.state.history, [m.room_id]: { ...h, messages } } });
     } else if (h?.loaded && m.seq > (h.messages.at(-1)?.seq ?? 0)) {
@@ -658,12 +684,15 @@ export class ChatClient {
     if (!h || changed.length === 0) return;
     const byId = new Map(changed.map((m) => [m.id, m]));
     let touched = false;
-    const messages = h.messages.map((m) => {
-      const now = byId.get(m.id);
-      if (!now) return m;
-      touched = true;
-      return newer(m, now);
-    });
+    const messages = withPreviewsOf(
+      h.messages.map((m) => {
+        const now = byId.get(m.id);
+        if (!now) return m;
+        touched = true;
+        return newer(m, now);
+      }),
+      changed,
+    );
     if (touched) this.set({ history: { ...this.state.history, [roomId]: { ...h, messages } } });
     this.resolveUsers(people(changed));
   }
@@ -679,12 +708,13 @@ export class ChatClient {
     if (this.socket.connected && seq > 0) void this.emit("read", { room_id: roomId, seq }).catch(() => undefined);
   }
 
-  send(roomId: string, body: string, attachments: FileRef[] = []): void {
+  send(roomId: string, body: string, attachments: FileRef[] = [], replyTo: string | null = null): void {
     const p: Pending = {
       client_id: newClientId(),
       room_id: roomId,
       body,
       attachments,
+      reply_to: replyTo,
       created_at: new Date().toISOString(),
       status: "sending",
     };
@@ -725,6 +755,7 @@ export class ChatClient {
   private async deliver(p: Pending): Promise<void> {
     const payload: Record<string, unknown> = { room_id: p.room_id, client_id: p.client_id, body: p.body };
     if (p.attachments.length > 0) payload.attachments = p.attachments.map((a) => a.id);
+    if (p.reply_to) payload.reply_to = p.reply_to;
     let res: Ack<{ message: Message }>;
     try {
       res = await this.emit<{ message: Message }>("message:send", payload);

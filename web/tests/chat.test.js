@@ -204,10 +204,30 @@ describe("chatting in the browser", () => {
     await assertAccessible(bob.page, "a message with reactions");
   });
 
+  it("bob replies to alice's message; both see the quote, and a click on it shows the original", async () => {
+    const theirs = message(bob, "Missed three");
+    await theirs.hover();
+    await theirs.getByRole("button", { name: "Reply" }).click();
+    await visible(bob.page.getByRole("status").filter({ hasText: "Replying to Alice" }));
+    await say(bob, "About the third one");
+    await hidden(bob.page.getByText("Replying to Alice"));
+    const quote = (user) => message(user, "About the third one").getByRole("button", { name: /^In reply to Alice: Missed three/ });
+    await visible(quote(bob));
+    await visible(quote(alice));
+    await screenshot(alice.page, "reply");
+    // A click on the quote brings the original into view.
+    await quote(alice).click();
+    await until("the original has the focus", async () => {
+      const focused = await message(alice, "Missed three").first().evaluate((el) => el === document.activeElement);
+      if (focused) return true;
+      throw new Error("not focused");
+    });
+  });
+
   it("what alice edits and deletes while bob is offline shows when he is back, without a reload", async () => {
     await bob.context.setOffline(true);
     await connection(bob, "offline");
-    const edited = message(alice, "Missed three");
+    const edited = message(alice, "Missed three").first();
     await edited.hover();
     await edited.getByRole("button", { name: "Edit" }).click();
     await alice.page.getByLabel("Edit message").fill("Missed three (fixed while you were away)");
@@ -225,6 +245,10 @@ describe("chatting in the browser", () => {
     await bob.context.setOffline(false);
     await connection(bob, "online");
     await visible(message(bob, "Missed three (fixed while you were away)").getByText("edited"));
+    // bob's reply quotes the original as it is now.
+    await visible(
+      message(bob, "About the third one").getByRole("button", { name: "In reply to Alice: Missed three (fixed while you were away)" }),
+    );
     await hidden(message(bob, "Written in a tunnel"));
     await until("both deleted messages shown as deleted to bob", async () => {
       const n = await messages(bob).getByText("This message was deleted.").count();
