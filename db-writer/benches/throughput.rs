@@ -61,6 +61,8 @@ fn events(n: u64) -> Vec<Event> {
                     rev: 0,
                     reactions: Vec::new(),
                     reply_preview: None,
+                    mentions: Vec::new(),
+                    mentions_room: false,
                 },
             }
         })

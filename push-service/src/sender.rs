@@ -582,6 +582,8 @@ mod tests {
             rev: 0,
             reactions: Vec::new(),
             reply_preview: None,
+            mentions: Vec::new(),
+            mentions_room: false,
         }
     }
 

@@ -30,6 +30,8 @@ fn new_message(room_id: &str, body: &str) -> NewMessage {
         attachments: Vec::new(),
         reply_to: None,
         created_at: Timestamp::now(),
+        mentions: Vec::new(),
+        mentions_room: false,
     }
 }
 

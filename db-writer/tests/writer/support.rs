@@ -299,6 +299,8 @@ pub fn message(room_id: &str, seq: u64, body: &str) -> Message {
         rev: 0,
         reactions: Vec::new(),
         reply_preview: None,
+        mentions: Vec::new(),
+        mentions_room: false,
     }
 }
 

@@ -29,6 +29,9 @@ pub struct Room {
     pub rev: u64,
     pub last_read_seq: u64,
     pub unread: u64,
+    /// Of the unread messages, those that mention the caller or the whole room.
+    #[serde(default)]
+    pub unread_mentions: u64,
 }
 
 /// `RoomInfo`: a [`Room`] without the caller's fields, as `room:updated` carries it to every
@@ -89,6 +92,12 @@ pub struct Message {
     /// In the order each emoji was first used.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// The members the body mentions (`@username`), computed by the server; recomputed on edit.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+    /// Whether the body mentions everyone (`@room`, from the room's owner only).
+    #[serde(default)]
+    pub mentions_room: bool,
     /// For a reply (`reply_to`): the message it answers as that one is now. Never stored:
     /// filled in when the message is served.
     #[serde(default)]
@@ -156,6 +165,36 @@ pub fn is_reaction_emoji(emoji: &str) -> bool {
             .is_some_and(|c| !matches!(c, '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{1F3FB}'..='\u{1F3FF}'))
 }
 
+/// The names a body mentions: each `@name` (the characters of a username) not preceded by a
+/// character of a word or of an address, lowercased, without repeats, in order, at most
+/// `limit`. `@room` comes out as `room`.
+pub fn mentioned_names(body: &str, limit: usize) -> Vec<String> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    let mut names: Vec<String> = Vec::new();
+    let mut prev: Option<char> = None;
+    for (at, c) in body.char_indices() {
+        let starts =
+            c == '@' && !prev.is_some_and(|p| p.is_alphanumeric() || is_name(p) || p == '@');
+        prev = Some(c);
+        if !starts {
+            continue;
+        }
+        let rest = &body[at + 1..];
+        let len = rest.find(|c: char| !is_name(c)).unwrap_or(rest.len());
+        // A sentence may end right after a name: "thanks @bob."
+        let name = rest[..len]
+            .trim_end_matches(['.', '-', '_'])
+            .to_ascii_lowercase();
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+            if names.len() >= limit {
+                break;
+            }
+        }
+    }
+    names
+}
+
 impl Message {
     /// Adds `user_id`'s reaction with `emoji`; false when it was already there. Refuses a
     /// new emoji past [`MAX_REACTION_EMOJI`].
@@ -200,13 +239,15 @@ impl Message {
         true
     }
 
-    /// The message as deleted: it keeps its place (`seq`) but loses its body, files and
-    /// reactions.
+    /// The message as deleted: it keeps its place (`seq`) but loses its body, files, reactions
+    /// and mentions.
     pub fn into_deleted(mut self) -> Message {
         self.deleted = true;
         self.body.clear();
         self.attachments.clear();
         self.reactions.clear();
+        self.mentions.clear();
+        self.mentions_room = false;
         self
     }
 }
@@ -303,6 +344,20 @@ mod tests {
         assert!(!m.remove_reaction("👍", "c"));
         assert_eq!(m.reactions.len(), 1);
         assert!(m.into_deleted().reactions.is_empty());
+    }
+
+    #[test]
+    fn mentioned_names_are_read_like_a_reader_would() {
+        assert_eq!(
+            mentioned_names("@Bob and @carol.x, thanks @bob. Ask @room!", 10),
+            ["bob", "carol.x", "room"]
+        );
+        assert_eq!(
+            mentioned_names("mail bob@example.com or @@bob or a@b", 10),
+            Vec::<String>::new()
+        );
+        assert_eq!(mentioned_names("(@dave) @é @", 10), ["dave"]);
+        assert_eq!(mentioned_names("@a @b @c", 2), ["a", "b"]);
     }
 
     #[test]

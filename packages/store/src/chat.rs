@@ -68,6 +68,9 @@ pub struct NewMessage {
     pub attachments: Vec<FileRef>,
     pub reply_to: Option<String>,
     pub created_at: Timestamp,
+    /// The members the body mentions, and whether it mentions the whole room.
+    pub mentions: Vec<String>,
+    pub mentions_room: bool,
 }
 
 impl NewMessage {
@@ -87,6 +90,8 @@ impl NewMessage {
             deleted: false,
             rev: 0,
             reactions: Vec::new(),
+            mentions: self.mentions,
+            mentions_room: self.mentions_room,
             reply_preview: None,
         }
     }
@@ -181,6 +186,9 @@ pub trait ChatStore: Send + Sync + 'static {
         max_seq: u64,
         limit: usize,
     ) -> Result<Vec<Message>>;
+    /// How many messages after `after_seq` not sent by `user_id` and not deleted mention the
+    /// user or the whole room.
+    async fn unread_mentions(&self, room_id: &str, user_id: &str, after_seq: u64) -> Result<u64>;
     /// Every member's read pointer, in join order.
     async fn reads(&self, room_id: &str) -> Result<Vec<(String, u64)>>;
 

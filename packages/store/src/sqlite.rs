@@ -162,6 +162,12 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE messages ADD COLUMN reactions TEXT NOT NULL DEFAULT '[]';
     ",
+    // 8: mentions: a JSON array of the user ids the body mentions, and whether it mentions
+    // the whole room.
+    "
+    ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE messages ADD COLUMN mentions_room INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// The embedded store: every trait of this crate over one SQLite file.

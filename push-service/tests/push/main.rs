@@ -326,6 +326,8 @@ impl Harness {
                 rev: 0,
                 reactions: Vec::new(),
                 reply_preview: None,
+                mentions: Vec::new(),
+                mentions_room: false,
             },
         };
         self.publish(&event).await;

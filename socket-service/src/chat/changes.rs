@@ -71,6 +71,7 @@ impl Chat {
     /// Replaces a message's body (its sender only); returns the message as edited.
     pub async fn edit(&self, user_id: &str, p: EditPayload) -> Result<Message> {
         self.require_member(&p.room_id, user_id).await?;
+        let mentions = self.mentions(&p.room_id, user_id, p.body.trim()).await?;
         let edited = self
             .change(&p.room_id, &p.message_id, |mut message| {
                 if message.sender_id != user_id {
@@ -80,6 +81,8 @@ impl Chat {
                     return Err(Error::NotFound("message"));
                 }
                 message.body = self.checked_body(&p.body, !message.attachments.is_empty())?;
+                message.mentions = mentions.users.clone();
+                message.mentions_room = mentions.room;
                 let now = Timestamp::now();
                 // Keep `edited_at` moving forward even if the clock does not.
                 message.edited_at = Some(match message.edited_at {

@@ -6,6 +6,7 @@
 //!
 //! - [`send`]: new messages: checks, sequencing in each socket's emit order, the hand-off.
 //! - [`changes`]: edits and deletes, each a change with the room's next `rev`.
+//! - [`mentions`]: who a body mentions, computed on every send and edit.
 //! - [`reactions`]: adding and removing reactions, changes like edits.
 //! - [`replies`]: the preview of the message a reply answers, filled in when served.
 //! - [`history`]: pages of history and `sync` (new messages by `seq`, changes by `rev`).
@@ -15,6 +16,7 @@
 
 pub mod changes;
 pub mod history;
+pub mod mentions;
 pub mod reactions;
 pub mod reads;
 pub mod replies;

@@ -46,7 +46,26 @@ impl Chat {
             rev,
             last_read_seq,
             unread: last_seq - last_read_seq,
+            unread_mentions: 0,
         })
+    }
+
+    /// The room as `user_id` sees it, with their unread mentions.
+    async fn member_view(
+        &self,
+        record: RoomRecord,
+        user_id: &str,
+        last_read_seq: u64,
+    ) -> Result<Room> {
+        let mut room = self.room_view(record, last_read_seq).await?;
+        if room.unread > 0 {
+            room.unread_mentions = self
+                .deps
+                .store
+                .unread_mentions(&room.id, user_id, room.last_read_seq)
+                .await?;
+        }
+        Ok(room)
     }
 
     /// The room as every member sees it (`room:updated`), `None` when it does not exist.
@@ -64,7 +83,7 @@ impl Chat {
             last_read_seq,
         } in self.deps.store.rooms_of(user_id).await?
         {
-            rooms.push(self.room_view(room, last_read_seq).await?);
+            rooms.push(self.member_view(room, user_id, last_read_seq).await?);
         }
         Ok(rooms)
     }
@@ -77,7 +96,7 @@ impl Chat {
             .room(room_id)
             .await?
             .ok_or(Error::NotFound("room"))?;
-        self.room_view(record, last_read).await
+        self.member_view(record, user_id, last_read).await
     }
 
     async fn require_user(&self, user_id: &str) -> Result<()> {

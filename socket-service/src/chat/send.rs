@@ -129,6 +129,7 @@ impl Chat {
                 return Err(refused);
             }
         };
+        let mentions = self.mentions(&p.room_id, user_id, &body).await?;
         let new = NewMessage {
             id: uuid::Uuid::now_v7().simple().to_string(),
             room_id: p.room_id.clone(),
@@ -138,6 +139,8 @@ impl Chat {
             attachments,
             reply_to: p.reply_to,
             created_at: Timestamp::now(),
+            mentions: mentions.users,
+            mentions_room: mentions.room,
         };
         let sequencer = &self.deps.sequencer;
         // Sequenced in the socket's emit order; the checks above ran concurrently.

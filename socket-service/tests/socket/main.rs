@@ -9,8 +9,9 @@
 //! - [`connect`]: the handshake and presence.
 //! - [`send`]: `message:send`: success, retries, refusals, the rate limit, emit order.
 //! - [`changes`]: `message:edit` and `message:delete`.
+//! - [`mentions`]: `mentions` and `mentions_room`, computed by the server.
 //! - [`reactions`]: `reaction:add` and `reaction:remove`.
-//! - [`replies`]: `reply_preview`.
+//! - [`replies`]: the preview of the message a reply answers.
 //! - [`reads`]: `read`, the pointer and its events.
 //! - [`sync`]: `sync`, its cursors, paging and limits.
 //! - [`typing`]: `typing`, its relay, order and rate.
@@ -19,6 +20,7 @@
 
 mod changes;
 mod connect;
+mod mentions;
 mod reactions;
 mod reads;
 mod replies;

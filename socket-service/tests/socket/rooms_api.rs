@@ -20,7 +20,7 @@ fn keys(value: &Value) -> Vec<String> {
     keys
 }
 
-const ROOM_KEYS: [&str; 10] = [
+const ROOM_KEYS: [&str; 11] = [
     "created_at",
     "created_by",
     "id",
@@ -31,6 +31,7 @@ const ROOM_KEYS: [&str; 10] = [
     "name",
     "rev",
     "unread",
+    "unread_mentions",
 ];
 const ROOM_INFO_KEYS: [&str; 8] = [
     "created_at",

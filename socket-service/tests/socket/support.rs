@@ -45,6 +45,8 @@ pub struct App {
 pub struct User {
     pub id: String,
     pub name: String,
+    /// The unique name others mention them by (`@username`).
+    pub username: String,
     pub token: String,
 }
 
@@ -89,10 +91,11 @@ impl App {
     /// A new user in the store, with a token.
     pub async fn user(&self, name: &str) -> User {
         let id = Uuid::now_v7().simple().to_string();
+        let username = format!("{name}{}", &id[24..]);
         self.store
             .create_user(&UserRecord {
                 id: id.clone(),
-                username: format!("{name}{}", &id[24..]),
+                username: username.clone(),
                 display_name: name.into(),
                 password_hash: "unused".into(),
                 created_at: Timestamp::now(),
@@ -102,6 +105,7 @@ impl App {
         User {
             token: self.issuer.issue(&id, name),
             name: name.into(),
+            username,
             id,
         }
     }

@@ -64,9 +64,10 @@ function assertRoomFields(r, expect, what) {
 /** A `Room`, optionally matching `expect` field by field. */
 export function assertRoom(r, expect = {}) {
   assertRoomShape(r, "room");
-  for (const k of ["last_read_seq", "unread"]) {
+  for (const k of ["last_read_seq", "unread", "unread_mentions"]) {
     assert.ok(Number.isInteger(r[k]) && r[k] >= 0, `room.${k} is a non-negative integer, got ${r[k]}`);
   }
+  assert.ok(r.unread_mentions <= r.unread, `room.unread_mentions (${r.unread_mentions}) counts unread messages (${r.unread})`);
   assertRoomFields(r, expect, "room");
 }
 

@@ -51,6 +51,8 @@ pub fn message(body: &str) -> Message {
         rev: 0,
         reactions: Vec::new(),
         reply_preview: None,
+        mentions: Vec::new(),
+        mentions_room: false,
     }
 }
 

@@ -28,6 +28,8 @@ fn event(body: &str) -> Event {
             rev: 0,
             reactions: Vec::new(),
             reply_preview: None,
+            mentions: Vec::new(),
+            mentions_room: false,
         },
     }
 }

@@ -214,6 +214,8 @@ pub fn message(room: &RoomRecord, sender: &str, client_id: &str) -> NewMessage {
         },
         reply_to: rich.then(new_id),
         created_at: Timestamp::from_millis(T0 + i64::try_from(n).unwrap_or(0)),
+        mentions: Vec::new(),
+        mentions_room: false,
     }
 }
 

@@ -114,6 +114,19 @@ pub(super) struct MessageDoc {
     /// Absent on messages without reactions (and on those stored before reactions existed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     reactions: Vec<ReactionDoc>,
+    /// Absent on messages that mention nobody.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    mentions: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "lenient_bool"
+    )]
+    mentions_room: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A reaction as stored: a [`Reaction`] without its count (the number of its users).
@@ -166,6 +179,8 @@ impl MessageDoc {
             rev: to_i64(m.rev, "rev")?,
             deleted: m.deleted,
             reactions: m.reactions.iter().map(ReactionDoc::new).collect(),
+            mentions: m.mentions.clone(),
+            mentions_room: m.mentions_room,
         })
     }
 
@@ -192,6 +207,8 @@ impl MessageDoc {
                 .into_iter()
                 .map(ReactionDoc::into_reaction)
                 .collect(),
+            mentions: self.mentions,
+            mentions_room: self.mentions_room,
             reply_preview: None,
         })
     }
@@ -617,6 +634,20 @@ impl ChatStore for MongoStore {
         found.map(MessageDoc::into_message).transpose()
     }
 
+    async fn unread_mentions(&self, room_id: &str, user_id: &str, after_seq: u64) -> Result<u64> {
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        self.messages
+            .count_documents(doc! {
+                "room_id": room_id,
+                "seq": { "$gt": after },
+                "deleted": false,
+                "sender_id": { "$ne": user_id },
+                "$or": [ { "mentions": user_id }, { "mentions_room": true } ],
+            })
+            .await
+            .map_err(map_err)
+    }
+
     async fn messages_by_id(&self, room_id: &str, ids: &[String]) -> Result<Vec<Message>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -692,6 +723,8 @@ impl ChatStore for MongoStore {
                     "edited_at": message.edited_at.map(Timestamp::millis),
                     "rev": rev,
                     "reactions": reactions_bson(&message.reactions)?,
+                    "mentions": &message.mentions,
+                    "mentions_room": message.mentions_room,
                 } },
             )
             .await
@@ -724,6 +757,8 @@ impl ChatStore for MongoStore {
                     "body": "",
                     "attachments": [],
                     "reactions": [],
+                    "mentions": [],
+                    "mentions_room": false,
                     "rev": to_i64(rev, "rev")?,
                 } },
             )

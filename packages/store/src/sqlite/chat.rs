@@ -23,11 +23,11 @@ const ROOM_COLUMNS: &str =
     "id, kind, name, created_by, created_at, direct_key, last_seq, last_activity, rev";
 
 const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, client_id, body, attachments, \
-     reply_to, created_at, edited_at, deleted, rev, reactions";
+     reply_to, created_at, edited_at, deleted, rev, reactions, mentions, mentions_room";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room_id, seq, sender_id, client_id, body, \
-     attachments, reply_to, created_at, edited_at, deleted, rev, reactions)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+     attachments, reply_to, created_at, edited_at, deleted, rev, reactions, mentions, mentions_room)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 /// Moves a room's change counter up to a stored change; never down.
 const BUMP_ROOM_REV: &str = "UPDATE rooms SET rev = max(rev, ?2) WHERE id = ?1";
@@ -163,6 +163,7 @@ impl SqliteStore {
     pub async fn change_message(&self, change: MessageChange) -> Result<ChangeOutcome> {
         let attachments = attachments_json(&change.message.attachments)?;
         let reactions = reactions_json(&change.message.reactions)?;
+        let mentions = ids_json(&change.message.mentions)?;
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut message = change.message;
@@ -186,7 +187,8 @@ impl SqliteStore {
                     } else {
                         tx.prepare_cached(
                             "UPDATE messages SET body = ?3, attachments = ?4, edited_at = ?5,
-                                                 rev = ?6, reactions = ?7
+                                                 rev = ?6, reactions = ?7, mentions = ?8,
+                                                 mentions_room = ?9
                              WHERE id = ?1 AND room_id = ?2",
                         )?
                         .execute(params![
@@ -196,7 +198,9 @@ impl SqliteStore {
                             attachments,
                             message.edited_at.map(Timestamp::millis),
                             message.rev,
-                            reactions
+                            reactions,
+                            mentions,
+                            message.mentions_room
                         ])?;
                     }
                     ChangeOutcome::Applied(Box::new(message))
@@ -219,7 +223,7 @@ fn delete_one(
     let changed = conn
         .prepare_cached(
             "UPDATE messages SET deleted = 1, body = '', attachments = '[]', reactions = '[]',
-                                 rev = max(rev, ?3)
+                                 mentions = '[]', mentions_room = 0, rev = max(rev, ?3)
              WHERE id = ?1 AND room_id = ?2 AND deleted = 0",
         )?
         .execute(params![message_id, room_id, rev])?;
@@ -306,6 +310,10 @@ fn attachments_json(attachments: &[FileRef]) -> Result<String> {
         .map_err(|e| Error::Internal(format!("encoding attachments: {e}")))
 }
 
+fn ids_json(ids: &[String]) -> Result<String> {
+    serde_json::to_string(ids).map_err(|e| Error::Internal(format!("encoding ids: {e}")))
+}
+
 fn reactions_json(reactions: &[Reaction]) -> Result<String> {
     serde_json::to_string(reactions)
         .map_err(|e| Error::Internal(format!("encoding reactions: {e}")))
@@ -386,6 +394,9 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         rev: row.get(11)?,
         reactions: serde_json::from_str(row.get_ref(12)?.as_str()?)
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(12, Type::Text, e.into()))?,
+        mentions: serde_json::from_str(row.get_ref(13)?.as_str()?)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(13, Type::Text, e.into()))?,
+        mentions_room: row.get(14)?,
         reply_preview: None,
     })
 }
@@ -415,6 +426,14 @@ fn insert_message_if_new(
     Ok(execute_insert(conn, &sql, message, attachments)? == 1)
 }
 
+/// `[]` without encoding for the usual empty list.
+fn json_or_empty<T: serde::Serialize>(items: &[T]) -> rusqlite::Result<String> {
+    if items.is_empty() {
+        return Ok("[]".to_string());
+    }
+    serde_json::to_string(items).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
+}
+
 fn insert_message(conn: &Connection, message: &Message, attachments: &str) -> rusqlite::Result<()> {
     execute_insert(conn, INSERT_MESSAGE, message, attachments).map(drop)
 }
@@ -439,12 +458,9 @@ fn execute_insert(
         message.deleted,
         message.rev,
         // New messages have none; a change stored before its message carries them.
-        if message.reactions.is_empty() {
-            "[]".to_string()
-        } else {
-            serde_json::to_string(&message.reactions)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?
-        },
+        json_or_empty(&message.reactions)?,
+        json_or_empty(&message.mentions)?,
+        message.mentions_room,
     ])
 }
 
@@ -650,6 +666,20 @@ impl ChatStore for SqliteStore {
         .await
     }
 
+    async fn unread_mentions(&self, room_id: &str, user_id: &str, after_seq: u64) -> Result<u64> {
+        let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
+        self.call(move |conn| {
+            conn.prepare_cached(
+                "SELECT COUNT(*) FROM messages
+                 WHERE room_id = ?1 AND seq > ?2 AND deleted = 0 AND sender_id != ?3
+                   AND (mentions_room = 1
+                        OR EXISTS (SELECT 1 FROM json_each(messages.mentions) WHERE value = ?3))",
+            )?
+            .query_row(params![room_id, after_seq, user_id], |row| row.get(0))
+        })
+        .await
+    }
+
     async fn messages_by_id(&self, room_id: &str, ids: &[String]) -> Result<Vec<Message>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -722,11 +752,13 @@ impl ChatStore for SqliteStore {
         let message = message.clone();
         let attachments = attachments_json(&message.attachments)?;
         let reactions = reactions_json(&message.reactions)?;
+        let mentions = ids_json(&message.mentions)?;
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut changed =
                 tx.prepare_cached(
-                    "UPDATE messages SET body = ?3, edited_at = ?4, rev = ?5, reactions = ?6
+                    "UPDATE messages SET body = ?3, edited_at = ?4, rev = ?5, reactions = ?6,
+                                     mentions = ?7, mentions_room = ?8
                  WHERE id = ?1 AND room_id = ?2 AND deleted = 0 AND rev < ?5",
                 )?
                 .execute(params![
@@ -735,7 +767,9 @@ impl ChatStore for SqliteStore {
                     message.body,
                     message.edited_at.map(Timestamp::millis),
                     message.rev,
-                    reactions
+                    reactions,
+                    mentions,
+                    message.mentions_room
                 ])? == 1;
             if !changed && insert_message_if_new(&tx, &message, &attachments)? {
                 tx.prepare_cached(BUMP_ROOM)?.execute(params![

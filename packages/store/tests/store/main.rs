@@ -246,5 +246,7 @@ fn message(room: &RoomRecord, sender: &str, seq: u64) -> Message {
         rev: 0,
         reactions: Vec::new(),
         reply_preview: None,
+        mentions: Vec::new(),
+        mentions_room: false,
     }
 }

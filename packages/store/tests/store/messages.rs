@@ -406,6 +406,70 @@ async fn messages_by_id_of_one_room_on_mongo() {
     on_mongo(messages_by_id_of_one_room).await;
 }
 
+async fn mentions_are_kept_and_counted(store: Arc<dyn ChatStore>) {
+    let room = room(&*store).await;
+    let mention = |seq: u64, sender: &str, users: &[&str], all: bool| Message {
+        mentions: users.iter().map(|u| u.to_string()).collect(),
+        mentions_room: all,
+        ..message(&room, sender, seq)
+    };
+    let all = [
+        mention(1, "alice", &["bob"], false),
+        mention(2, "alice", &[], false),
+        mention(3, "alice", &[], true),
+        mention(4, "alice", &["carol", "bob"], false),
+        mention(5, "bob", &["bob"], true),
+        mention(6, "alice", &["bob"], false),
+    ];
+    store.insert_messages(&all).await.unwrap();
+    assert!(store.apply_delete(&room.id, &all[5].id, 1).await.unwrap());
+    let stored = store.message(&room.id, &all[3].id).await.unwrap().unwrap();
+    assert_eq!(stored.mentions, ["carol", "bob"]);
+    assert!(
+        store
+            .message(&room.id, &all[2].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .mentions_room
+    );
+    let count =
+        async |user: &str, after: u64| store.unread_mentions(&room.id, user, after).await.unwrap();
+    // bob: 1, 3 (@room) and 4; not his own 5, not the deleted 6.
+    assert_eq!(count("bob", 0).await, 3);
+    assert_eq!(count("bob", 3).await, 1);
+    assert_eq!(count("carol", 0).await, 3, "4, and @room in 3 and 5");
+    assert_eq!(count("alice", 0).await, 1, "@room in bob's 5");
+    assert_eq!(count("bob", 6).await, 0);
+    // An edit that drops the mention drops it from the count.
+    let edited = Message {
+        rev: 2,
+        mentions: Vec::new(),
+        ..all[3].clone()
+    };
+    assert!(store.apply_change(&edited).await.unwrap());
+    assert_eq!(count("bob", 0).await, 2);
+    assert!(
+        store
+            .message(&room.id, &all[3].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .mentions
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_are_kept_and_counted_on_sqlite() {
+    on_sqlite(mentions_are_kept_and_counted).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_are_kept_and_counted_on_mongo() {
+    on_mongo(mentions_are_kept_and_counted).await;
+}
+
 async fn reactions_are_kept_with_the_message(store: Arc<dyn ChatStore>) {
     let room = room(&*store).await;
     let [m, other] = [message(&room, "alice", 1), message(&room, "alice", 2)];

@@ -225,6 +225,8 @@ fn new_message(room_id: &str, sender: &str, client_id: &str) -> NewMessage {
         attachments: Vec::new(),
         reply_to: None,
         created_at: Timestamp::from_millis(1_700_000_000_000),
+        mentions: Vec::new(),
+        mentions_room: false,
     }
 }
 
@@ -404,5 +406,5 @@ async fn a_version_1_file_gains_the_chat_tables() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     // Every batch after the first was applied.
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
 }
