@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use models::Timestamp;
 use models::chat::Message;
 use models::events::Event;
 use presence::Presence;
@@ -138,6 +139,8 @@ struct Payload<'a> {
     seq: u64,
     sender_name: &'a str,
     preview: String,
+    /// Whether the message mentions the device's user (by name, or the room).
+    mention: bool,
 }
 
 pub struct Sender {
@@ -232,7 +235,27 @@ impl Sender {
         if offline.is_empty() {
             return Ok(Report::default());
         }
-        let devices = self.deps.subscriptions.subscriptions_of(&offline).await?;
+        // Each one's setting for the room: all (unless muted), mentions only, or none.
+        let settings = self
+            .deps
+            .rooms
+            .notifications_of(&message.room_id, &offline)
+            .await?;
+        let now = Timestamp::now();
+        let wanting: Vec<String> = offline
+            .into_iter()
+            .filter(|user| {
+                settings
+                    .get(user)
+                    .copied()
+                    .unwrap_or_default()
+                    .wants(message, user, now)
+            })
+            .collect();
+        if wanting.is_empty() {
+            return Ok(Report::default());
+        }
+        let devices = self.deps.subscriptions.subscriptions_of(&wanting).await?;
         if devices.is_empty() {
             return Ok(Report::default());
         }
@@ -242,21 +265,31 @@ impl Sender {
             Some(user) => user.username,
             None => message.sender_id.clone(),
         };
-        let payload = serde_json::to_vec(&Payload {
-            kind: "message",
-            room_id: &message.room_id,
-            message_id: &message.id,
-            seq: message.seq,
-            sender_name: &sender_name,
-            preview: preview(message),
-        })
-        .map_err(|e| Error::Internal(format!("encoding the payload: {e}")))?;
-        let payload: Arc<[u8]> = payload.into();
+        // Two payloads: for those the message mentions, and for the others.
+        let [plain, mentioning] = [false, true].map(|mention| {
+            serde_json::to_vec(&Payload {
+                kind: "message",
+                room_id: &message.room_id,
+                message_id: &message.id,
+                seq: message.seq,
+                sender_name: &sender_name,
+                preview: preview(message),
+                mention,
+            })
+            .map(Arc::<[u8]>::from)
+            .map_err(|e| Error::Internal(format!("encoding the payload: {e}")))
+        });
+        let (plain, mentioning) = (plain?, mentioning?);
         let topic = topic(&message.room_id);
 
         // Owned arguments: futures borrowing the list's items would not be `Send` here.
         let pushes = devices.into_iter().map(|device| {
-            let (message_id, payload, topic) = (message.id.clone(), payload.clone(), topic.clone());
+            let payload = if message.mentions_of(&device.user_id) {
+                mentioning.clone()
+            } else {
+                plain.clone()
+            };
+            let (message_id, topic) = (message.id.clone(), topic.clone());
             async move { self.push(&device, &message_id, &payload, &topic).await }
         });
         let outcomes: Vec<Outcome> = futures_util::stream::iter(pushes)

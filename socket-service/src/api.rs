@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use models::chat::{Room, RoomInfo};
+use axum::routing::{delete, get, post, put};
+use models::chat::{Notifications, Room, RoomInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service_kit::Json;
@@ -67,6 +67,7 @@ pub fn router<A: Adapter>(state: RoomsState<A>) -> Router {
         )
         .route("/api/rooms/{id}/messages", get(messages::<A>))
         .route("/api/rooms/{id}/reads", get(reads::<A>))
+        .route("/api/rooms/{id}/notifications", put(notifications::<A>))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
@@ -250,4 +251,18 @@ async fn reads<A: Adapter>(
         .map(|(user_id, seq)| json!({"user_id": user_id, "seq": seq}))
         .collect();
     Ok(Json(json!({"reads": reads})))
+}
+
+/// The caller's own notification setting for the room.
+async fn notifications<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    Json(setting): Json<Notifications>,
+) -> Result<Json<Value>> {
+    let setting = state
+        .chat
+        .set_notifications(&id, &caller.id, setting)
+        .await?;
+    Ok(Json(json!({"notifications": setting})))
 }

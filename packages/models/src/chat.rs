@@ -32,6 +32,48 @@ pub struct Room {
     /// Of the unread messages, those that mention the caller or the whole room.
     #[serde(default)]
     pub unread_mentions: u64,
+    /// The caller's notification setting for the room.
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+/// Which new messages of a room a member is pushed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    /// Every message (unless muted).
+    #[default]
+    All,
+    /// Messages that mention them or the room, or reply to one of theirs.
+    Mentions,
+    /// None.
+    None,
+}
+
+/// A member's notification setting for one room.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notifications {
+    pub level: NotifyLevel,
+    /// Until then, `all` pushes nothing; absent or past: not muted.
+    #[serde(default)]
+    pub muted_until: Option<Timestamp>,
+}
+
+impl Notifications {
+    /// Whether `message` is pushed to `user_id` under this setting at `now`.
+    pub fn wants(&self, message: &Message, user_id: &str, now: Timestamp) -> bool {
+        match self.level {
+            NotifyLevel::None => false,
+            NotifyLevel::All => self.muted_until.is_none_or(|until| until <= now),
+            NotifyLevel::Mentions => {
+                message.mentions_of(user_id)
+                    || message
+                        .reply_preview
+                        .as_ref()
+                        .is_some_and(|p| p.sender_id == user_id)
+            }
+        }
+    }
 }
 
 /// `RoomInfo`: a [`Room`] without the caller's fields, as `room:updated` carries it to every
@@ -196,6 +238,11 @@ pub fn mentioned_names(body: &str, limit: usize) -> Vec<String> {
 }
 
 impl Message {
+    /// Whether the message mentions `user_id`, by name or as one of the room.
+    pub fn mentions_of(&self, user_id: &str) -> bool {
+        self.mentions_room || self.mentions.iter().any(|u| u == user_id)
+    }
+
     /// Adds `user_id`'s reaction with `emoji`; false when it was already there. Refuses a
     /// new emoji past [`MAX_REACTION_EMOJI`].
     pub fn add_reaction(&mut self, emoji: &str, user_id: &str) -> Result<bool, &'static str> {

@@ -11,7 +11,9 @@
 
 use async_trait::async_trait;
 use models::Timestamp;
-use models::chat::{FileRef, Message, RoomKind};
+use std::collections::HashMap;
+
+use models::chat::{FileRef, Message, Notifications, RoomKind};
 
 use crate::Result;
 
@@ -189,6 +191,21 @@ pub trait ChatStore: Send + Sync + 'static {
     /// How many messages after `after_seq` not sent by `user_id` and not deleted mention the
     /// user or the whole room.
     async fn unread_mentions(&self, room_id: &str, user_id: &str, after_seq: u64) -> Result<u64>;
+    /// The member's notification setting for the room (the default, `all`, until set).
+    async fn notifications(&self, room_id: &str, user_id: &str) -> Result<Notifications>;
+    /// Sets the member's notification setting for the room.
+    async fn set_notifications(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        setting: &Notifications,
+    ) -> Result<()>;
+    /// The settings of those of `user_ids` who set one for the room.
+    async fn notifications_of(
+        &self,
+        room_id: &str,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, Notifications>>;
     /// Every member's read pointer, in join order.
     async fn reads(&self, room_id: &str) -> Result<Vec<(String, u64)>>;
 

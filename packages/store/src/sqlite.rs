@@ -168,6 +168,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE messages ADD COLUMN mentions_room INTEGER NOT NULL DEFAULT 0;
     ",
+    // 9: notification settings, per member and room, once set (`all` until then).
+    "
+    CREATE TABLE IF NOT EXISTS notification_settings (
+        room_id      TEXT    NOT NULL,
+        user_id      TEXT    NOT NULL,
+        level        TEXT    NOT NULL,
+        muted_until  INTEGER,
+        PRIMARY KEY (room_id, user_id)
+    ) STRICT, WITHOUT ROWID;
+    ",
 ];
 
 /// The embedded store: every trait of this crate over one SQLite file.

@@ -46,6 +46,7 @@ pub async fn an_offline_member_gets_the_message_and_nobody_else(h: Harness) {
             "seq": 7,
             "sender_name": alice.display_name,
             "preview": preview,
+            "mention": false,
         })
     );
     assert_eq!(pushes[0].ttl.as_deref(), Some("3600"));
@@ -358,6 +359,109 @@ pub async fn an_undeliverable_push_is_dead_lettered_and_a_replay_reaches_only_th
     }
 }
 
+/// Each member's setting for the room decides what they are pushed: `all` everything (unless
+/// muted), `mentions` what mentions them or the room or answers one of their messages, `none`
+/// nothing; `mention` in the payload says whether the message mentions the device's user.
+pub async fn notification_levels_decide_who_is_pushed(h: Harness) {
+    use models::Timestamp;
+    use models::chat::{Notifications, NotifyLevel, ReplyPreview};
+
+    let names = ["alice", "bob", "carol", "dave", "erin", "fred"];
+    let mut users = Vec::new();
+    for name in names {
+        users.push(h.user(name).await);
+    }
+    let [alice, _bob, carol, dave, erin, fred] = &users[..] else {
+        unreachable!()
+    };
+    let room = h.room(&users.iter().collect::<Vec<_>>()).await;
+    let devices: Vec<_> = users
+        .iter()
+        .map(|_| h.receiver.device(Behaviour::Accept))
+        .collect();
+    for (user, device) in users.iter().zip(&devices) {
+        h.subscribe(user, device).await;
+    }
+    let [_, bobs, carols, daves, erins, freds] = &devices[..] else {
+        unreachable!()
+    };
+    let at = |minutes: i64| {
+        Some(Timestamp::from_millis(
+            Timestamp::now().millis() + minutes * 60_000,
+        ))
+    };
+    // bob keeps the default (all); carol wants mentions only; dave nothing; erin muted for an
+    // hour; fred was muted until a minute ago.
+    let setting = |level, muted_until| Notifications { level, muted_until };
+    h.notifications(&room, carol, setting(NotifyLevel::Mentions, None))
+        .await;
+    h.notifications(&room, dave, setting(NotifyLevel::None, None))
+        .await;
+    h.notifications(&room, erin, setting(NotifyLevel::All, at(60)))
+        .await;
+    h.notifications(&room, fred, setting(NotifyLevel::All, at(-1)))
+        .await;
+
+    // 1. Plain: bob and fred.
+    h.send(&room, alice, 1, "plain").await;
+    // 2. Mentions carol (and dave, who wants nothing): bob and fred, carol with `mention`.
+    let mentioned = [carol.id.clone(), dave.id.clone()];
+    h.send_with(&room, alice, 2, "@carol @dave", |m| {
+        m.mentions = mentioned.to_vec()
+    })
+    .await;
+    // 3. @room: everyone who wants pushes but erin (muted), all with `mention`.
+    h.send_with(&room, alice, 3, "@room", |m| m.mentions_room = true)
+        .await;
+    // 4. A reply to one of carol's messages: carol too, without `mention`.
+    let (carol_id, reply_to) = (carol.id.clone(), "carols-message".to_string());
+    h.send_with(&room, alice, 4, "re", |m| {
+        m.reply_to = Some(reply_to.clone());
+        m.reply_preview = Some(ReplyPreview {
+            message_id: reply_to,
+            sender_id: carol_id,
+            body: "hers".into(),
+            deleted: false,
+        });
+    })
+    .await;
+
+    let seen = |pushes: Vec<crate::receiver::Push>| -> Vec<(u64, bool)> {
+        let mut seen: Vec<(u64, bool)> = pushes
+            .iter()
+            .map(|p| {
+                (
+                    p.payload["seq"].as_u64().unwrap(),
+                    p.payload["mention"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        seen.sort();
+        seen
+    };
+    assert_eq!(
+        seen(h.receiver.wait_for(bobs, 4).await),
+        [(1, false), (2, false), (3, true), (4, false)]
+    );
+    assert_eq!(
+        seen(h.receiver.wait_for(freds, 4).await),
+        [(1, false), (2, false), (3, true), (4, false)],
+        "a mute that ended mutes nothing"
+    );
+    assert_eq!(
+        seen(h.receiver.wait_for(carols, 3).await),
+        [(2, true), (3, true), (4, false)]
+    );
+    h.receiver.settle().await;
+    assert_eq!(
+        h.receiver.pushes_to(carols).len(),
+        3,
+        "carol: mentions and replies only"
+    );
+    assert!(h.receiver.attempts(daves).is_empty(), "dave wants none");
+    assert!(h.receiver.attempts(erins).is_empty(), "erin is muted");
+}
+
 fn base64url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -365,6 +469,11 @@ fn base64url(bytes: &[u8]) -> String {
 
 mod standalone {
     use crate::{Harness, cases};
+
+    #[tokio::test]
+    async fn notification_levels_decide_who_is_pushed() {
+        cases::notification_levels_decide_who_is_pushed(Harness::standalone().await).await;
+    }
 
     #[tokio::test]
     async fn an_offline_member_gets_the_message_and_nobody_else() {
@@ -409,6 +518,11 @@ mod standalone {
 
 mod rabbitmq {
     use crate::{Harness, cases};
+
+    #[tokio::test]
+    async fn notification_levels_decide_who_is_pushed() {
+        cases::notification_levels_decide_who_is_pushed(Harness::rabbitmq().await).await;
+    }
 
     #[tokio::test]
     async fn an_offline_member_gets_the_message_and_nobody_else() {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use handoff::HandOff;
 use models::Timestamp;
-use models::chat::{Message, RoomKind};
+use models::chat::{Message, Notifications, RoomKind};
 use models::events::Event;
 use presence::Presence;
 use push_service::{Settings, VapidKeys};
@@ -308,9 +308,30 @@ impl Harness {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
+    /// Sets `user`'s notification setting for the room, as `PUT /api/rooms/{id}/notifications`
+    /// does.
+    pub async fn notifications(&self, room: &RoomRecord, user: &User, setting: Notifications) {
+        self.rooms
+            .set_notifications(&room.id, &user.id, &setting)
+            .await
+            .unwrap();
+    }
+
     /// Publishes a new message as a socket node does once it is sequenced.
     pub async fn send(&self, room: &RoomRecord, sender: &User, seq: u64, body: &str) -> Event {
-        let event = Event::MessageCreated {
+        self.send_with(room, sender, seq, body, |_| {}).await
+    }
+
+    /// [`Harness::send`], the message changed by `shape` first (mentions, a reply).
+    pub async fn send_with(
+        &self,
+        room: &RoomRecord,
+        sender: &User,
+        seq: u64,
+        body: &str,
+        shape: impl FnOnce(&mut Message),
+    ) -> Event {
+        let mut event = Event::MessageCreated {
             message: Message {
                 id: uuid::Uuid::now_v7().to_string(),
                 room_id: room.id.clone(),
@@ -330,6 +351,9 @@ impl Harness {
                 mentions_room: false,
             },
         };
+        if let Event::MessageCreated { message } = &mut event {
+            shape(message);
+        }
         self.publish(&event).await;
         event
     }

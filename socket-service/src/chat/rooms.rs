@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use models::Timestamp;
-use models::chat::{Room, RoomInfo, RoomKind};
+use models::chat::{Notifications, Room, RoomInfo, RoomKind};
 use store::{MemberRoom, RoomRecord};
 
 use super::Chat;
@@ -47,6 +47,7 @@ impl Chat {
             last_read_seq,
             unread: last_seq - last_read_seq,
             unread_mentions: 0,
+            notifications: Notifications::default(),
         })
     }
 
@@ -58,6 +59,7 @@ impl Chat {
         last_read_seq: u64,
     ) -> Result<Room> {
         let mut room = self.room_view(record, last_read_seq).await?;
+        room.notifications = self.deps.store.notifications(&room.id, user_id).await?;
         if room.unread > 0 {
             room.unread_mentions = self
                 .deps
@@ -66,6 +68,21 @@ impl Chat {
                 .await?;
         }
         Ok(room)
+    }
+
+    /// Sets the caller's notification setting for the room; answers it.
+    pub async fn set_notifications(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        setting: Notifications,
+    ) -> Result<Notifications> {
+        self.require_member(room_id, user_id).await?;
+        self.deps
+            .store
+            .set_notifications(room_id, user_id, &setting)
+            .await?;
+        Ok(setting)
     }
 
     /// The room as every member sees it (`room:updated`), `None` when it does not exist.

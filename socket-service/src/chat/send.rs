@@ -151,6 +151,14 @@ impl Chat {
             .await;
         drop(turn);
         let mut sequenced = sequenced?;
+        // What members see of a reply: the message it answers, as that one is now (the
+        // hand-off carries it too: push-service tells whose message it answers).
+        if sequenced.fresh {
+            sequenced.message.reply_preview = answered.as_ref().map(ReplyPreview::of);
+        } else {
+            self.with_reply_previews(&p.room_id, std::slice::from_mut(&mut sequenced.message))
+                .await?;
+        }
         // A retry publishes again unless the original's hand-off is known to have completed:
         // a node that died between sequencing and publishing leaves the message only in the
         // sequencer, and the sender's retry must complete the hand-off.
@@ -166,13 +174,6 @@ impl Chat {
         } else {
             Ok(())
         };
-        // What members see of a reply: the message it answers, as that one is now.
-        if sequenced.fresh {
-            sequenced.message.reply_preview = answered.as_ref().map(ReplyPreview::of);
-        } else {
-            self.with_reply_previews(&p.room_id, std::slice::from_mut(&mut sequenced.message))
-                .await?;
-        }
         // A message is broadcast by the attempt that hands it off: the first, or a retry whose
         // original never completed its hand-off (and so was never broadcast; members that got
         // it through `sync` meanwhile drop the copy by its `seq`).

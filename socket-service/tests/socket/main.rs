@@ -10,6 +10,7 @@
 //! - [`send`]: `message:send`: success, retries, refusals, the rate limit, emit order.
 //! - [`changes`]: `message:edit` and `message:delete`.
 //! - [`mentions`]: `mentions` and `mentions_room`, computed by the server.
+//! - [`notifications`]: each member's notification setting for a room.
 //! - [`reactions`]: `reaction:add` and `reaction:remove`.
 //! - [`replies`]: the preview of the message a reply answers.
 //! - [`reads`]: `read`, the pointer and its events.
@@ -21,6 +22,7 @@
 mod changes;
 mod connect;
 mod mentions;
+mod notifications;
 mod reactions;
 mod reads;
 mod replies;

@@ -20,7 +20,7 @@ fn keys(value: &Value) -> Vec<String> {
     keys
 }
 
-const ROOM_KEYS: [&str; 11] = [
+const ROOM_KEYS: [&str; 12] = [
     "created_at",
     "created_by",
     "id",
@@ -29,6 +29,7 @@ const ROOM_KEYS: [&str; 11] = [
     "last_seq",
     "members",
     "name",
+    "notifications",
     "rev",
     "unread",
     "unread_mentions",

@@ -68,6 +68,8 @@ export function assertRoom(r, expect = {}) {
     assert.ok(Number.isInteger(r[k]) && r[k] >= 0, `room.${k} is a non-negative integer, got ${r[k]}`);
   }
   assert.ok(r.unread_mentions <= r.unread, `room.unread_mentions (${r.unread_mentions}) counts unread messages (${r.unread})`);
+  assert.ok(["all", "mentions", "none"].includes(r.notifications?.level), `room.notifications.level, got ${JSON.stringify(r.notifications)}`);
+  assert.ok(r.notifications.muted_until === null || TIME.test(r.notifications.muted_until), `room.notifications.muted_until, got ${r.notifications.muted_until}`);
   assertRoomFields(r, expect, "room");
 }
 

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use models::Timestamp;
-use models::chat::{FileRef, Message, Reaction, RoomKind};
+use models::chat::{FileRef, Message, Notifications, NotifyLevel, Reaction, RoomKind};
 use mongodb::IndexModel;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::ErrorKind;
@@ -355,6 +355,11 @@ impl MongoStore {
         self.db.collection("writer_barriers")
     }
 
+    /// Members' notification settings, `_id` = `room_id:user_id`.
+    fn notification_settings(&self) -> mongodb::Collection<Document> {
+        self.db.collection("notification_settings")
+    }
+
     /// Raises a room's change counter to at least `rev`.
     async fn raise_room_rev(&self, room_id: &str, rev: u64) -> Result<()> {
         self.rooms
@@ -632,6 +637,71 @@ impl ChatStore for MongoStore {
             .await
             .map_err(map_err)?;
         found.map(MessageDoc::into_message).transpose()
+    }
+
+    async fn notifications(&self, room_id: &str, user_id: &str) -> Result<Notifications> {
+        let ids = [user_id.to_string()];
+        Ok(self
+            .notifications_of(room_id, &ids)
+            .await?
+            .remove(user_id)
+            .unwrap_or_default())
+    }
+
+    async fn set_notifications(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        setting: &Notifications,
+    ) -> Result<()> {
+        let level = mongodb::bson::to_bson(&setting.level)
+            .map_err(|e| Error::Internal(format!("encoding a level: {e}")))?;
+        self.notification_settings()
+            .update_one(
+                doc! { "_id": pointer_id(room_id, user_id) },
+                doc! { "$set": {
+                    "room_id": room_id,
+                    "user_id": user_id,
+                    "level": level,
+                    "muted_until": setting.muted_until.map(Timestamp::millis),
+                } },
+            )
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn notifications_of(
+        &self,
+        room_id: &str,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, Notifications>> {
+        if user_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<String> = user_ids.iter().map(|u| pointer_id(room_id, u)).collect();
+        let mut cursor = self
+            .notification_settings()
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(map_err)?;
+        let mut found = HashMap::new();
+        while cursor.advance().await.map_err(map_err)? {
+            let doc = cursor.deserialize_current().map_err(map_err)?;
+            let user_id = doc.get_str("user_id").unwrap_or_default().to_string();
+            let level = doc
+                .get("level")
+                .and_then(|b| mongodb::bson::from_bson::<NotifyLevel>(b.clone()).ok())
+                .unwrap_or_default();
+            let muted_until = match doc.get("muted_until") {
+                Some(Bson::Int64(ms)) => Some(Timestamp::from_millis(*ms)),
+                Some(Bson::Int32(ms)) => Some(Timestamp::from_millis(i64::from(*ms))),
+                _ => None,
+            };
+            found.insert(user_id, Notifications { level, muted_until });
+        }
+        Ok(found)
     }
 
     async fn unread_mentions(&self, room_id: &str, user_id: &str, after_seq: u64) -> Result<u64> {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use models::Timestamp;
-use models::chat::{FileRef, Message, Reaction, RoomKind};
+use models::chat::{FileRef, Message, Notifications, NotifyLevel, Reaction, RoomKind};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
@@ -308,6 +308,22 @@ fn sequence_one(
 fn attachments_json(attachments: &[FileRef]) -> Result<String> {
     serde_json::to_string(attachments)
         .map_err(|e| Error::Internal(format!("encoding attachments: {e}")))
+}
+
+fn level_name(level: NotifyLevel) -> &'static str {
+    match level {
+        NotifyLevel::All => "all",
+        NotifyLevel::Mentions => "mentions",
+        NotifyLevel::None => "none",
+    }
+}
+
+fn level_of(name: &str) -> NotifyLevel {
+    match name {
+        "mentions" => NotifyLevel::Mentions,
+        "none" => NotifyLevel::None,
+        _ => NotifyLevel::All,
+    }
 }
 
 fn ids_json(ids: &[String]) -> Result<String> {
@@ -662,6 +678,74 @@ impl ChatStore for SqliteStore {
                 message_from_row,
             )
             .optional()
+        })
+        .await
+    }
+
+    async fn notifications(&self, room_id: &str, user_id: &str) -> Result<Notifications> {
+        let ids = [user_id.to_string()];
+        Ok(self
+            .notifications_of(room_id, &ids)
+            .await?
+            .remove(user_id)
+            .unwrap_or_default())
+    }
+
+    async fn set_notifications(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        setting: &Notifications,
+    ) -> Result<()> {
+        let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
+        let (level, muted_until) = (level_name(setting.level), setting.muted_until);
+        self.call(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO notification_settings (room_id, user_id, level, muted_until)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (room_id, user_id)
+                 DO UPDATE SET level = excluded.level, muted_until = excluded.muted_until",
+            )?
+            .execute(params![
+                room_id,
+                user_id,
+                level,
+                muted_until.map(Timestamp::millis)
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn notifications_of(
+        &self,
+        room_id: &str,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, Notifications>> {
+        let (room_id, user_ids) = (room_id.to_owned(), user_ids.to_vec());
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT level, muted_until FROM notification_settings
+                 WHERE room_id = ?1 AND user_id = ?2",
+            )?;
+            let mut found = HashMap::new();
+            for user_id in user_ids {
+                let row = stmt
+                    .query_row(params![room_id, user_id], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?))
+                    })
+                    .optional()?;
+                if let Some((level, muted_until)) = row {
+                    found.insert(
+                        user_id,
+                        Notifications {
+                            level: level_of(&level),
+                            muted_until: muted_until.map(Timestamp::from_millis),
+                        },
+                    );
+                }
+            }
+            Ok(found)
         })
         .await
     }
