@@ -1,5 +1,5 @@
 import { useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
-import type { FileRef, Message, Room, User } from "./api";
+import type { FileRef, Message, Notifications, Room, User } from "./api";
 import type { ChatClient, Pending, State } from "./client";
 import { directPeer, roomTitle, sizeOf, timeOf, userName } from "./names";
 
@@ -82,6 +82,7 @@ export function Conversation({ client, state, room, onBack }: Props) {
               : "offline"
             : room.members.map((m) => userName(state.users, m)).join(", ")}
         </span>
+        <Bell client={client} room={room} />
       </header>
       <div className="messages" ref={list} onScroll={onScroll} role="log" aria-label={`Messages with ${title}`}>
         <ol className="message-list">
@@ -140,6 +141,7 @@ export function Conversation({ client, state, room, onBack }: Props) {
       <Composer
         client={client}
         state={state}
+        room={room}
         roomId={room.id}
         replyTo={replyTo}
         onCancelReply={() => setReplyTo(null)}
@@ -225,7 +227,11 @@ function MessageItem({
           </form>
         ) : (
           <>
-            {m.body && <p className="body">{m.body}</p>}
+            {m.body && (
+              <p className="body">
+                <Body state={state} message={m} />
+              </p>
+            )}
             {m.attachments.map((a) => (
               <Attachment key={a.id} client={client} file={a} />
             ))}
@@ -288,6 +294,120 @@ function MessageItem({
         </p>
       )}
     </li>
+  );
+}
+
+/**
+ * A body with its mentions marked: `@name` of a member the server counted as mentioned, and
+ * `@room` when it did; our own name stands out.
+ */
+function Body({ state, message: m }: { state: State; message: Message }) {
+  const mentioned = new Map<string, string>();
+  for (const id of m.mentions ?? []) {
+    const user = state.users[id];
+    if (user) mentioned.set(user.username.toLowerCase(), id);
+  }
+  if (mentioned.size === 0 && !m.mentions_room) return <>{m.body}</>;
+  const parts = m.body.split(/(@[A-Za-z0-9._-]*[A-Za-z0-9_])/);
+  return (
+    <>
+      {parts.map((part, i) => {
+        const name = part.startsWith("@") ? part.slice(1).toLowerCase() : null;
+        const id = name ? mentioned.get(name) : undefined;
+        if (id || (name === "room" && m.mentions_room)) {
+          const me = id === state.me.id || name === "room";
+          return (
+            <span key={i} className={`mention${me ? " to-me" : ""}`} data-mention={id ?? "room"}>
+              {part}
+            </span>
+          );
+        }
+        return part;
+      })}
+    </>
+  );
+}
+
+const MUTES: [string, number][] = [
+  ["1 hour", 60],
+  ["8 hours", 8 * 60],
+  ["1 day", 24 * 60],
+];
+
+/** The room's notification setting: a bell that opens a menu of levels and mutes. */
+function Bell({ client, room }: { client: ChatClient; room: Room }) {
+  const [open, setOpen] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const menuId = useId();
+  const first = useRef<HTMLButtonElement>(null);
+  const setting = room.notifications ?? { level: "all", muted_until: null };
+  const muted = setting.level === "all" && setting.muted_until !== null && new Date(setting.muted_until) > new Date();
+  const label =
+    setting.level === "none" ? "Off" : setting.level === "mentions" ? "Mentions only" : muted ? "Muted" : "All messages";
+  useEffect(() => {
+    if (open) first.current?.focus();
+  }, [open]);
+
+  function pick(next: Notifications) {
+    setOpen(false);
+    client
+      .setNotifications(room.id, next)
+      .then(() => setError(null))
+      .catch((e: Error) => setError(e.message));
+  }
+  const option = (text: string, next: Notifications, checked: boolean, i: number) => (
+    <button
+      key={text}
+      ref={i === 0 ? first : undefined}
+      type="button"
+      role="menuitemradio"
+      aria-checked={checked}
+      onClick={() => pick(next)}
+    >
+      {text}
+    </button>
+  );
+  return (
+    <span className="bell" onKeyDown={(e) => e.key === "Escape" && setOpen(false)}>
+      <button
+        type="button"
+        aria-haspopup="menu"
+        aria-expanded={open}
+        aria-controls={open ? menuId : undefined}
+        title={`Notifications: ${label}`}
+        onClick={() => setOpen((o) => !o)}
+      >
+        <span aria-hidden="true">🔔</span> {label}
+      </button>
+      {open && (
+        <span
+          id={menuId}
+          role="menu"
+          aria-label="Notifications for this conversation"
+          className="bell-menu"
+          onBlur={(e) => {
+            if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setOpen(false);
+          }}
+        >
+          {option("All messages", { level: "all", muted_until: null }, setting.level === "all" && !muted, 0)}
+          {option("Mentions only", { level: "mentions", muted_until: null }, setting.level === "mentions", 1)}
+          {option("Off", { level: "none", muted_until: null }, setting.level === "none", 2)}
+          {MUTES.map(([text, minutes], i) =>
+            option(
+              `Mute for ${text}`,
+              { level: "all", muted_until: new Date(Date.now() + minutes * 60_000).toISOString() },
+              false,
+              3 + i,
+            ),
+          )}
+        </span>
+      )}
+      {error && (
+        <span className="error small" role="alert">
+          {error}
+        </span>
+      )}
+    </span>
   );
 }
 
@@ -477,15 +597,24 @@ function Attachment({ client, file }: { client: ChatClient; file: FileRef }) {
   );
 }
 
+/** The `@name` being typed just before the caret, if any: where it starts and its prefix. */
+function mentionAt(text: string, caret: number): { start: number; prefix: string } | null {
+  const match = /(^|[^A-Za-z0-9._@-])@([A-Za-z0-9._-]{0,32})$/.exec(text.slice(0, caret));
+  if (!match) return null;
+  return { start: caret - match[2]!.length - 1, prefix: match[2]!.toLowerCase() };
+}
+
 function Composer({
   client,
   state,
+  room,
   roomId,
   replyTo,
   onCancelReply,
 }: {
   client: ChatClient;
   state: State;
+  room: Room;
   roomId: string;
   replyTo: Message | null;
   onCancelReply: () => void;
@@ -494,6 +623,8 @@ function Composer({
   const [text, setText] = useState("");
   const input = useRef<HTMLTextAreaElement>(null);
   const fileInput = useRef<HTMLInputElement>(null);
+  const [typed, setTyped] = useState<{ start: number; prefix: string } | null>(null);
+  const [choice, setChoice] = useState(0);
 
   useEffect(() => {
     if (window.matchMedia("(min-width: 700px)").matches) input.current?.focus();
@@ -501,6 +632,38 @@ function Composer({
   useEffect(() => {
     if (replyTo) input.current?.focus();
   }, [replyTo]);
+
+  // Members to mention for the `@` being typed: by username or display name.
+  const candidates: { username: string; label: string }[] = [];
+  if (typed) {
+    for (const id of room.members) {
+      const user = state.users[id];
+      if (!user || id === state.me.id) continue;
+      const names = [user.username, user.display_name].map((n) => n.toLowerCase());
+      if (names.some((n) => n.startsWith(typed.prefix))) {
+        candidates.push({ username: user.username, label: `${user.display_name} @${user.username}` });
+      }
+    }
+    if (room.kind === "group" && room.created_by === state.me.id && "room".startsWith(typed.prefix)) {
+      candidates.push({ username: "room", label: "Everyone in the room @room" });
+    }
+    candidates.splice(6);
+  }
+  const suggesting = candidates.length > 0;
+  const optionId = (i: number) => `${id}-mention-${i}`;
+
+  function complete(username: string) {
+    const el = input.current;
+    if (!typed || !el) return;
+    const caret = el.selectionStart ?? text.length;
+    const before = `${text.slice(0, typed.start)}@${username} `;
+    setText(before + text.slice(caret));
+    setTyped(null);
+    requestAnimationFrame(() => {
+      el.focus();
+      el.setSelectionRange(before.length, before.length);
+    });
+  }
 
   function submit(e?: FormEvent) {
     e?.preventDefault();
@@ -513,6 +676,24 @@ function Composer({
   }
 
   function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
+    if (suggesting) {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        const step = e.key === "ArrowDown" ? 1 : candidates.length - 1;
+        setChoice((c) => (c + step) % candidates.length);
+        return;
+      }
+      if ((e.key === "Enter" || e.key === "Tab") && !e.shiftKey) {
+        e.preventDefault();
+        complete(candidates[Math.min(choice, candidates.length - 1)]!.username);
+        return;
+      }
+      if (e.key === "Escape") {
+        e.preventDefault();
+        setTyped(null);
+        return;
+      }
+    }
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       submit();
@@ -568,10 +749,35 @@ function Composer({
         value={text}
         onChange={(e) => {
           setText(e.target.value);
+          setTyped(mentionAt(e.target.value, e.target.selectionStart ?? e.target.value.length));
+          setChoice(0);
           if (e.target.value) client.typing(roomId);
         }}
         onKeyDown={onKey}
+        role="combobox"
+        aria-autocomplete="list"
+        aria-expanded={suggesting}
+        aria-controls={suggesting ? `${id}-mentions` : undefined}
+        aria-activedescendant={suggesting ? optionId(Math.min(choice, candidates.length - 1)) : undefined}
       />
+      {suggesting && (
+        <ul id={`${id}-mentions`} role="listbox" aria-label="Mention someone" className="mentions-list">
+          {candidates.map((c, i) => (
+            <li
+              key={c.username}
+              id={optionId(i)}
+              role="option"
+              aria-selected={i === Math.min(choice, candidates.length - 1)}
+              onMouseDown={(e) => {
+                e.preventDefault();
+                complete(c.username);
+              }}
+            >
+              {c.label}
+            </li>
+          ))}
+        </ul>
+      )}
       <button type="submit" className="primary" disabled={!text.trim()}>
         Send
       </button>

@@ -66,6 +66,15 @@ export function Sidebar({ client, state, onOpen }: Props) {
                     </span>
                   </span>
                   {peer && <span className="visually-hidden">{online ? ", online" : ", offline"}</span>}
+                  {(room.unread_mentions ?? 0) > 0 && (
+                    <span
+                      className="badge mentions-badge"
+                      aria-label={`${room.unread_mentions} unread ${room.unread_mentions === 1 ? "mention" : "mentions"}`}
+                      data-mentions={room.unread_mentions}
+                    >
+                      @
+                    </span>
+                  )}
                   {room.unread > 0 && (
                     <span className="badge" aria-label={`${room.unread} unread`} data-unread={room.unread}>
                       {room.unread > 99 ? "99+" : room.unread}

@@ -29,10 +29,22 @@ export interface Room {
   unread: number;
   /** The room's change counter (see `Message.rev`); absent from an older server. */
   rev?: number;
+  /** Of the unread messages, those that mention us or the room. */
+  unread_mentions?: number;
+  /** Our notification setting for the room. */
+  notifications?: Notifications;
+}
+
+export type NotifyLevel = "all" | "mentions" | "none";
+
+export interface Notifications {
+  level: NotifyLevel;
+  /** While ahead, `all` pushes nothing. */
+  muted_until: string | null;
 }
 
 /** A `Room` without the caller's own fields: what `room:updated` carries. */
-export type RoomInfo = Omit<Room, "last_read_seq" | "unread">;
+export type RoomInfo = Omit<Room, "last_read_seq" | "unread" | "unread_mentions" | "notifications">;
 
 /** What a system message records: a change of the room. */
 export interface SystemEvent {
@@ -78,6 +90,9 @@ export interface Message {
   rev?: number;
   /** For a reply: the message it answers, as that one is now. */
   reply_preview?: ReplyPreview | null;
+  /** The members the body mentions, and whether it mentions the room (`@room`). */
+  mentions?: string[];
+  mentions_room?: boolean;
   /** Who reacted with which emoji, in the order each emoji was first used; absent from an older server. */
   reactions?: Reaction[];
   /** "system" for a record of a room change (empty body, `system` says what); else "user". */

@@ -23,6 +23,7 @@ import {
   type FileInfo,
   type FileRef,
   type Message,
+  type Notifications,
   type Room,
   type RoomInfo,
   type Upload,
@@ -136,6 +137,11 @@ function newer(held: Message, incoming: Message): Message {
   if (held.deleted && !incoming.deleted) return held;
   if ((held.rev ?? 0) > (incoming.rev ?? 0)) return held;
   return incoming;
+}
+
+/** Whether `m` mentions the user `me` by name, or the whole room. */
+export function mentionsMe(m: Message, me: string): boolean {
+  return !m.deleted && (m.mentions_room === true || (m.mentions ?? []).includes(me));
 }
 
 /**
@@ -347,7 +353,8 @@ export class ChatClient {
       if (e.user_id === this.state.me.id) {
         const room = this.state.rooms[e.room_id];
         if (room && e.seq > room.last_read_seq) {
-          this.putRoom({ ...room, last_read_seq: e.seq, unread: Math.max(0, room.last_seq - e.seq) });
+          const unread = Math.max(0, room.last_seq - e.seq);
+          this.putRoom({ ...room, last_read_seq: e.seq, unread, unread_mentions: unread === 0 ? 0 : room.unread_mentions });
         }
         return;
       }
@@ -371,7 +378,13 @@ export class ChatClient {
       }
       // Members, name and the like from the event; our own read state, and `last_seq` (raised
       // by the messages themselves, which count as unread), stay ours.
-      const own = { last_seq: room.last_seq, last_read_seq: room.last_read_seq, unread: room.unread };
+      const own = {
+        last_seq: room.last_seq,
+        last_read_seq: room.last_read_seq,
+        unread: room.unread,
+        unread_mentions: room.unread_mentions,
+        notifications: room.notifications,
+      };
       this.putRoom({ ...room, ...info, ...own });
       this.resolveUsers(info.members);
     });
@@ -605,6 +618,17 @@ export class ChatClient {
     return room;
   }
 
+  /** Sets our notification setting for the room. */
+  async setNotifications(roomId: string, setting: Notifications): Promise<void> {
+    const { notifications } = await this.api.call<{ notifications: Notifications }>(
+      "PUT",
+      `/api/rooms/${roomId}/notifications`,
+      setting,
+    );
+    const room = this.state.rooms[roomId];
+    if (room) this.putRoom({ ...room, notifications });
+  }
+
   async createGroup(name: string, members: string[]): Promise<Room> {
     const room = await this.api.call<Room>("POST", "/api/rooms", { name, members });
     this.putRoom(room);
@@ -637,7 +661,11 @@ export class ChatClient {
         // Our own messages are not news to us (the server counts them until we say `read`),
         // and neither is a record of a room change.
         const news = m.sender_id === this.state.me.id ? 0 : m.seq - room.last_seq - (m.kind === "system" ? 1 : 0);
-        this.putRoom({ ...room, last_seq: m.seq, unread: room.unread + news }, true);
+        const mentioned = m.sender_id !== this.state.me.id && mentionsMe(m, this.state.me.id) ? 1 : 0;
+        this.putRoom(
+          { ...room, last_seq: m.seq, unread: room.unread + news, unread_mentions: (room.unread_mentions ?? 0) + mentioned },
+          true,
+        );
       } else if (!room) {
         // A room we were added to but have not heard of yet.
         this.loadRooms().catch(() => undefined);
@@ -704,7 +732,7 @@ export class ChatClient {
     const h = this.state.history[roomId];
     const seq = Math.max(room.last_seq, h?.messages.at(-1)?.seq ?? 0);
     if (room.unread === 0 && room.last_read_seq >= seq) return;
-    this.putRoom({ ...room, unread: 0, last_read_seq: seq });
+    this.putRoom({ ...room, unread: 0, unread_mentions: 0, last_read_seq: seq });
     if (this.socket.connected && seq > 0) void this.emit("read", { room_id: roomId, seq }).catch(() => undefined);
   }
 

@@ -1,7 +1,7 @@
 // Two people chat in headless Chromium through the real standalone server: registering, a
 // direct chat, typing indicators, read markers (also after a reload), unread counts, going
-// offline and back, edits, deletes (also those made while the other was offline), a group and
-// its members changing.
+// offline and back, edits, deletes (also those made while the other was offline), reactions,
+// replies, a group and its members changing, mentions with the @ list, the notification menu.
 // Screenshots of the main screens go to web/test-output/screenshots.
 
 import { after, before, describe, it } from "node:test";
@@ -290,6 +290,41 @@ describe("chatting in the browser", () => {
     // Without a reload: the room's change (`room:updated`) brings it.
     await visible(roomButton(bob, "Weekend trip").getByText("3 members"));
     await visible(alice.page.locator(".conv-sub").filter({ hasText: "Carol" }));
+  });
+
+  it("alice mentions bob by picking him from the @ list; bob sees an @ badge, then his name marked", async () => {
+    await composer(alice).fill("Ready, @bo");
+    const list = alice.page.getByRole("listbox", { name: "Mention someone" });
+    await visible(list.getByRole("option", { name: "Bob @bob" }));
+    await composer(alice).press("Enter");
+    await hidden(list);
+    assert.equal(await composer(alice).inputValue(), "Ready, @bob ", "the name is completed, nothing sent yet");
+    await composer(alice).pressSequentially("see you");
+    await composer(alice).press("Enter");
+    await visible(message(alice, "Ready, @bob see you").locator(".mention", { hasText: "@bob" }));
+
+    const badge = roomButton(bob, "Weekend trip").locator("[data-mentions]");
+    await visible(badge);
+    assert.equal(await badge.getAttribute("data-mentions"), "1");
+    await screenshot(bob.page, "mention-badge-phone");
+    await roomButton(bob, "Weekend trip").click();
+    await visible(message(bob, "Ready, @bob see you").locator(".mention.to-me", { hasText: "@bob" }));
+    await hidden(badge);
+  });
+
+  it("bob sets the group's notifications to mentions only; it is kept after a reload", async () => {
+    await bob.page.getByRole("button", { name: "All messages" }).click();
+    const menu = bob.page.getByRole("menu", { name: "Notifications for this conversation" });
+    await visible(menu);
+    assert.equal(await menu.getByRole("menuitemradio", { name: "All messages" }).getAttribute("aria-checked"), "true");
+    await menu.getByRole("menuitemradio", { name: "Mentions only" }).click();
+    await visible(bob.page.getByRole("button", { name: "Mentions only" }));
+    await bob.page.reload();
+    await connection(bob, "online");
+    if (await roomButton(bob, "Weekend trip").isVisible()) await roomButton(bob, "Weekend trip").click();
+    await visible(bob.page.getByRole("button", { name: "Mentions only" }));
+    await assertAccessible(bob.page, "a group conversation with mentions");
+    await bob.page.getByRole("button", { name: "Back to conversations" }).click();
   });
 
   it("a long history loads page by page as bob scrolls up", async () => {
