@@ -2,9 +2,11 @@
 //! offline, except the sender.
 //!
 //! - **Who.** The room's members minus the sender, minus whoever presence says has a socket
-//!   anywhere, then their subscriptions.
+//!   anywhere, minus those whose notification setting for the room does not want the message
+//!   (`none`; `all` while muted; `mentions` unless it mentions them or the room or answers one
+//!   of their messages), then their subscriptions.
 //! - **What.** The JSON of docs/protocol.md (`type`, `room_id`, `message_id`, `seq`, `sender_name`,
-//!   `preview` of at most [`PREVIEW_CHARS`] characters), encrypted per RFC 8291 (`aes128gcm`)
+//!   `preview` of at most [`PREVIEW_CHARS`] characters, `mention`), encrypted per RFC 8291 (`aes128gcm`)
 //!   for the device, with an RFC 8292 VAPID `Authorization`, a `TTL`, and a `Topic` per room,
 //!   so a device that is offline for a while gets the latest message of each room rather than
 //!   a pile of them.
@@ -20,6 +22,9 @@
 //!   oldest has been under way for [`Settings::stuck_after`], and none starts while the device
 //!   backs off after a failure. So a device whose push service hangs holds a few of the
 //!   consumer's events, never all of them, while a burst of messages goes on to everyone else.
+//! - **Newest first.** A push for a device that backs off is kept (in memory), the newest per
+//!   room replacing an older one as its `Topic` would, and sent as soon as the push that backs
+//!   off gets through; if that one is given up, the kept ones are too.
 //! - **Once per device.** Each (message, endpoint) pair is claimed in the [`Dedupe`] store
 //!   before its first attempt; a redelivered event finds the claim and skips that device. A
 //!   dead-lettered device's claim is released, so a replayed dead letter reaches just it.
@@ -117,6 +122,8 @@ pub struct Report {
     pub failed: usize,
     /// Still failing after every attempt: the event should be dead-lettered.
     pub dead: usize,
+    /// Kept for a device that backs off, sent when it takes pushes again (the newest per room).
+    pub parked: usize,
 }
 
 /// One device's outcome.
@@ -127,6 +134,8 @@ enum Outcome {
     Removed,
     Failed,
     Dead,
+    /// Kept until the device's backoff ends.
+    Parked,
 }
 
 /// The decrypted payload of docs/protocol.md.
@@ -152,13 +161,32 @@ pub struct Sender {
     devices: Arc<Mutex<HashMap<String, DeviceState>>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct DeviceState {
     /// The pushes under way: an id each, and when it started.
     pending: Vec<(u64, Instant)>,
     next_id: u64,
     /// No new push starts before this: the device's push service failed and is backed off.
     backing_off_until: Option<Instant>,
+    /// What arrived while it backs off: the newest push per room (`Topic`), sent by the push
+    /// that backs off once its push service takes pushes again.
+    parked: HashMap<String, Parked>,
+}
+
+/// A push kept while its device backs off.
+struct Parked {
+    device: PushSubscription,
+    claim: String,
+    payload: Arc<[u8]>,
+    topic: String,
+}
+
+/// Why a push to a device cannot start now.
+enum Busy {
+    /// Its push service asked us to wait.
+    BackingOff,
+    /// Its pushes under way have hung for too long.
+    Stuck,
 }
 
 /// One push under way to a device; taken off the list when dropped.
@@ -304,6 +332,7 @@ impl Sender {
                 Outcome::Removed => &mut report.removed,
                 Outcome::Failed => &mut report.failed,
                 Outcome::Dead => &mut report.dead,
+                Outcome::Parked => &mut report.parked,
             };
             *count += 1;
         }
@@ -315,7 +344,7 @@ impl Sender {
         &self,
         device: &PushSubscription,
         message_id: &str,
-        payload: &[u8],
+        payload: &Arc<[u8]>,
         topic: &str,
     ) -> Outcome {
         let claim = format!("{message_id}:{}", hex_prefix(&device.endpoint, 16));
@@ -339,9 +368,36 @@ impl Sender {
             }
         }
         let host = host_of(&device.endpoint);
-        let Some(pending) = self.start(&device.endpoint).await else {
-            tracing::debug!(%host, "device busy or backing off");
-            return self.dead_letter(&claim, &host, 0).await;
+        let pending = match self.start(&device.endpoint).await {
+            Ok(pending) => pending,
+            Err(Busy::BackingOff) => {
+                // The newest message is the one its user needs: kept (replacing an older one of
+                // the same room) and sent when the push service takes pushes again.
+                tracing::debug!(%host, "device backing off; push kept for later");
+                let parked = Parked {
+                    device: device.clone(),
+                    claim,
+                    payload: payload.clone(),
+                    topic: topic.to_owned(),
+                };
+                let replaced = self
+                    .devices
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(&device.endpoint)
+                    .and_then(|state| state.parked.insert(topic.to_owned(), parked));
+                if let Some(older) = replaced {
+                    metrics::counter!("chat_push_superseded_total").increment(1);
+                    if let Err(e) = self.deps.dedupe.release(&older.claim).await {
+                        tracing::warn!(error = %e, "could not release the push claim");
+                    }
+                }
+                return Outcome::Parked;
+            }
+            Err(Busy::Stuck) => {
+                tracing::debug!(%host, "device stuck");
+                return self.dead_letter(&claim, &host, 0).await;
+            }
         };
         let mut attempt = 1;
         loop {
@@ -350,6 +406,7 @@ impl Sender {
                 Ok((status, _)) if status.is_success() => {
                     pending.back_off(None);
                     metrics::counter!("chat_push_sent_total").increment(1);
+                    self.send_parked(&device.endpoint).await;
                     return Outcome::Sent;
                 }
                 Ok((StatusCode::NOT_FOUND | StatusCode::GONE, _)) => {
@@ -383,6 +440,10 @@ impl Sender {
                 .saturating_mul(1 << (attempt - 1).min(20));
             let delay = retry_after.unwrap_or(backoff.min(self.settings.max_retry_delay));
             if attempt >= self.settings.max_attempts || delay > self.settings.max_retry_delay {
+                // What waited for this device goes the same way.
+                for parked in self.take_parked(&device.endpoint) {
+                    self.dead_letter(&parked.claim, &host, 0).await;
+                }
                 return self.dead_letter(&claim, &host, attempt).await;
             }
             metrics::counter!("chat_push_retries_total").increment(1);
@@ -392,22 +453,58 @@ impl Sender {
         }
     }
 
+    /// The pushes kept for `endpoint` while it backed off.
+    fn take_parked(&self, endpoint: &str) -> Vec<Parked> {
+        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        devices
+            .get_mut(endpoint)
+            .map(|state| state.parked.drain().map(|(_, p)| p).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sends what was kept for the device while it backed off, once its push service took a
+    /// push again: one attempt each (a failure backs it off again, and keeps them once more).
+    async fn send_parked(&self, endpoint: &str) {
+        let parked = self.take_parked(endpoint);
+        for Parked {
+            device,
+            claim,
+            payload,
+            topic,
+        } in parked
+        {
+            let host = host_of(endpoint);
+            match self.attempt(&device, &payload, &topic).await {
+                Ok((status, _)) if status.is_success() => {
+                    metrics::counter!("chat_push_sent_total").increment(1);
+                }
+                Ok((status, _)) => {
+                    tracing::debug!(%host, %status, "a kept push was refused");
+                    self.dead_letter(&claim, &host, 1).await;
+                }
+                Err(_) => {
+                    self.dead_letter(&claim, &host, 1).await;
+                }
+            }
+        }
+    }
+
     /// Counts a push to `endpoint` as under way once the device has fewer than
-    /// [`Settings::max_pending_per_device`]; `None` when it is backing off or stuck.
-    async fn start(&self, endpoint: &str) -> Option<Pending> {
+    /// [`Settings::max_pending_per_device`]; refuses while it backs off or is stuck.
+    async fn start(&self, endpoint: &str) -> std::result::Result<Pending, Busy> {
         loop {
             {
                 let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
                 let state = devices.entry(endpoint.to_owned()).or_default();
                 let now = Instant::now();
                 if state.backing_off_until.is_some_and(|t| t > now) {
-                    return None;
+                    return Err(Busy::BackingOff);
                 }
                 if state.pending.len() < self.settings.max_pending_per_device.max(1) {
                     let id = state.next_id;
                     state.next_id += 1;
                     state.pending.push((id, now));
-                    return Some(Pending {
+                    return Ok(Pending {
                         devices: self.devices.clone(),
                         endpoint: endpoint.to_owned(),
                         id,
@@ -415,7 +512,7 @@ impl Sender {
                 }
                 let oldest = state.pending.iter().map(|(_, t)| *t).min();
                 if oldest.is_some_and(|t| now - t >= self.settings.stuck_after) {
-                    return None;
+                    return Err(Busy::Stuck);
                 }
             }
             // Busy devices answer within milliseconds; a stuck one is given up above.

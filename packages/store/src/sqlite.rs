@@ -180,6 +180,9 @@ const MIGRATIONS: &[&str] = &[
     ",
 ];
 
+/// The schema version a file has once every migration is applied (its `user_version`).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
 /// The embedded store: every trait of this crate over one SQLite file.
 ///
 /// Cheap to clone; clones share the connection and its thread, which ends when the last clone

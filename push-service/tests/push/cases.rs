@@ -145,6 +145,43 @@ pub async fn a_failing_push_service_is_retried_until_it_takes_the_push(h: Harnes
     assert_eq!(left.len(), 1);
 }
 
+/// Bob's push service answers 429 with `Retry-After: 1` to the first message; two more of the
+/// room arrive while it backs off. The first is retried after the second, and the newest of
+/// the room follows at once; the one in between is replaced by it, as its `Topic` says.
+pub async fn the_newest_message_reaches_a_device_after_its_backoff(h: Harness) {
+    let [alice, bob] = [h.user("alice").await, h.user("bob").await];
+    let room = h.room(&[&alice, &bob]).await;
+    let slow = h.receiver.device(Behaviour::Statuses(vec![(429, Some(1))]));
+    h.subscribe(&bob, &slow).await;
+
+    h.send(&room, &alice, 1, "first").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while h.receiver.attempts(&slow).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no attempt");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.send(&room, &alice, 2, "second").await;
+    h.send(&room, &alice, 3, "third, the newest").await;
+    let pushes = h.receiver.wait_for(&slow, 2).await;
+    let previews: Vec<&str> = pushes
+        .iter()
+        .map(|p| p.payload["preview"].as_str().unwrap())
+        .collect();
+    assert_eq!(previews, ["first", "third, the newest"]);
+    h.receiver.settle().await;
+    assert_eq!(
+        h.receiver.pushes_to(&slow).len(),
+        2,
+        "the replaced one is not sent"
+    );
+    let attempts = h.receiver.attempts(&slow);
+    assert!(
+        attempts[1] - attempts[0] >= Duration::from_millis(950),
+        "the backoff was not waited out: {:?}",
+        attempts[1] - attempts[0]
+    );
+}
+
 /// Bob's push service never answers. Carol, in the same room, and Dave, in another room, get
 /// their pushes while Bob's request is still open (the sender's timeout is 30 s).
 pub async fn a_hanging_push_service_delays_nobody_else(h: Harness) {
@@ -471,6 +508,12 @@ mod standalone {
     use crate::{Harness, cases};
 
     #[tokio::test]
+    async fn the_newest_message_reaches_a_device_after_its_backoff() {
+        cases::the_newest_message_reaches_a_device_after_its_backoff(Harness::standalone().await)
+            .await;
+    }
+
+    #[tokio::test]
     async fn notification_levels_decide_who_is_pushed() {
         cases::notification_levels_decide_who_is_pushed(Harness::standalone().await).await;
     }
@@ -518,6 +561,12 @@ mod standalone {
 
 mod rabbitmq {
     use crate::{Harness, cases};
+
+    #[tokio::test]
+    async fn the_newest_message_reaches_a_device_after_its_backoff() {
+        cases::the_newest_message_reaches_a_device_after_its_backoff(Harness::rabbitmq().await)
+            .await;
+    }
 
     #[tokio::test]
     async fn notification_levels_decide_who_is_pushed() {
