@@ -10,10 +10,13 @@
 //  - replyPreviews: a reply answered at once (on the other node) shows the original; after the
 //    original is edited, then deleted, `sync` and history show the reply with the original's
 //    current state while only the original is in `changed`
+//  - mentionsAndNotifications: `mentions` / `mentions_room` computed by the server (also on
+//    edit, whatever the client sends), `unread_mentions` in the caller's rooms, and
+//    `PUT /api/rooms/{id}/notifications` with its refusals
 
 import assert from "node:assert/strict";
-import { cid, createGroup, emitAck, emitOk, eventually, fullHistory, received, register, send, sleep, waitForEvent } from "./client.js";
-import { assertMessage } from "./assertions.js";
+import { api as call, apiOk, cid, createGroup, emitAck, emitOk, eventually, fullHistory, received, register, send, sleep, waitForEvent } from "./client.js";
+import { assertHttpError, assertMessage, assertRoom } from "./assertions.js";
 import { syncOnce } from "./sync.js";
 
 const brief = (x, n = 300) => JSON.stringify(x)?.slice(0, n);
@@ -135,4 +138,47 @@ export async function replyPreviews(t, { api, at, settle }) {
   await settle?.();
   const all = await syncOnce(b1, { room_id: room.id, after_seq: 0 });
   assert.deepEqual(all.messages.find((m) => m.id === reply.id)?.reply_preview, { message_id: original.id, sender_id: a.id, body: "", deleted: true });
+}
+
+export async function mentionsAndNotifications(t, { api, at, settle }) {
+  const [a, b, c, outsider] = await Promise.all(["menta", "mentb", "mentc", "mentd"].map((p) => register(api, p)));
+  const room = await createGroup(api, a, [b, c]);
+  const [a0, b1] = await Promise.all([at(a, 0), at(b, 1)]);
+
+  const body = `@${b.username.toUpperCase()} and @${c.username}, not @${outsider.username}; @room.`;
+  const { message: m } = await emitOk(a0, "message:send", { room_id: room.id, client_id: cid("m"), body, mentions: [outsider.id], mentions_room: false });
+  assertMessage(m, { mentions: [b.id, c.id], mentions_room: true });
+  const live = await waitForEvent(b1, "message", (x) => x?.id === m.id);
+  assert.deepEqual([live.mentions, live.mentions_room], [[b.id, c.id], true], "members get the server's mentions");
+  const { message: fromMember } = await emitOk(b1, "message:send", { room_id: room.id, client_id: cid("m"), body: `@room @${a.username}` });
+  assertMessage(fromMember, { mentions: [a.id], mentions_room: false });
+  const { message: edited } = await emitOk(a0, "message:edit", { room_id: room.id, message_id: m.id, body: `only @${c.username}` });
+  assertMessage(edited, { mentions: [c.id], mentions_room: false });
+  await settle?.();
+
+  const roomOf = async (user) => {
+    const { rooms } = await apiOk(api, "GET", "/api/rooms", 200, { token: user });
+    const r = rooms.find((x) => x.id === room.id);
+    assertRoom(r);
+    return r;
+  };
+  assert.equal((await roomOf(c)).unread_mentions, 1, "c: the edited message mentions her");
+  assert.equal((await roomOf(b)).unread_mentions, 0, "b: no longer mentioned, and her own message does not count");
+  assert.equal((await roomOf(a)).unread_mentions, 1, "a: b's message names her");
+  await emitOk(b1, "read", { room_id: room.id, seq: fromMember.seq });
+
+  // Notifications: the caller's own, shown in their rooms.
+  const path = `/api/rooms/${room.id}/notifications`;
+  assert.deepEqual((await roomOf(b)).notifications, { level: "all", muted_until: null });
+  const muted = new Date(Date.now() + 3_600_000).toISOString();
+  const set = await apiOk(api, "PUT", path, 200, { token: b, body: { level: "all", muted_until: muted } });
+  assert.deepEqual(set, { notifications: { level: "all", muted_until: muted } });
+  await apiOk(api, "PUT", path, 200, { token: c, body: { level: "mentions" } });
+  assert.deepEqual((await roomOf(b)).notifications, { level: "all", muted_until: muted });
+  assert.deepEqual((await roomOf(c)).notifications, { level: "mentions", muted_until: null });
+  for (const bad of [{ level: "loud" }, { level: "all", muted_until: "soon" }, {}, ["none"]]) {
+    assertHttpError(await call(api, "PUT", path, { token: b, body: bad }), 400, "invalid_request");
+  }
+  assertHttpError(await call(api, "PUT", path, { token: outsider, body: { level: "none" } }), 404, "not_found");
+  assertHttpError(await call(api, "PUT", path, { body: { level: "none" } }), 401, "unauthorized");
 }

@@ -14,7 +14,7 @@
 //     restarted (Redis empty: MongoDB only), still there, and in the history
 //  5. (lib/sync.js) GET /api/rooms/{id}/reads, room:updated, typing across the two nodes;
 //     (lib/conversations.js) reactions from both nodes at once, a retried reaction, reply
-//     previews
+//     previews, mentions and notification settings
 //  6. Redis loses its data (FLUSHALL) while db-writer hangs with a backlog, senders retrying on
 //     both nodes: no acked message lost, no seq given twice, the history contiguous
 //  7. a message the writer has not stored yet (db-writer stopped) can be edited and deleted at
@@ -59,7 +59,7 @@ import {
   typingFalseAfterFlood,
   typingStopsOnSend,
 } from "../lib/sync.js";
-import { reactionsFromBothNodes, replyPreviews, retriedReaction } from "../lib/conversations.js";
+import { mentionsAndNotifications, reactionsFromBothNodes, replyPreviews, retriedReaction } from "../lib/conversations.js";
 
 const execFileP = promisify(execFile);
 
@@ -301,6 +301,10 @@ describe("sync and failover on the local cluster (two socket nodes behind NGINX)
 
   ltest("5g. a reply sent at once on the other node shows the message it answers, also after an edit and a delete", { timeout: 60_000 }, (t) =>
     replyPreviews(t, mode),
+  );
+
+  ltest("5h. mentions computed by the server on both nodes, unread_mentions from MongoDB, notification settings", { timeout: 60_000 }, (t) =>
+    mentionsAndNotifications(t, mode),
   );
 
   // ---- 6 -------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@
 //     typist's typing at once, and a typing:false after a flood of typing:true (over the typing
 //     rate) still arrives
 //  8. reactions (lib/conversations.js): many members at once, all counted; a retried
-//     reaction:add changes nothing; a reply's preview of the message it answers
+//     reaction:add changes nothing; a reply's preview of the message it answers; mentions,
+//     unread_mentions and notification settings
 // (3 and 4, a stopping node and a crashed one, need the cluster: test/sync-local-cluster.test.js.)
 
 import { useServer } from "../lib/server.js";
@@ -24,7 +25,7 @@ import {
   typingFalseAfterFlood,
   typingStopsOnSend,
 } from "../lib/sync.js";
-import { reactionsFromBothNodes, replyPreviews, retriedReaction } from "../lib/conversations.js";
+import { mentionsAndNotifications, reactionsFromBothNodes, replyPreviews, retriedReaction } from "../lib/conversations.js";
 
 // A send rate that never limits (the tests send, edit and delete hundreds of times per user);
 // the default typing rate (5 per 3 s), which the flood test goes over.
@@ -66,4 +67,8 @@ srv.test("8b. a retried reaction:add (or remove) is answered with the same messa
 
 srv.test("8c. a reply shows the message it answers as that one is now: after an edit, after a delete", { timeout: 30_000 }, (t) =>
   replyPreviews(t, mode),
+);
+
+srv.test("8d. mentions computed by the server, unread_mentions, notification settings", { timeout: 30_000 }, (t) =>
+  mentionsAndNotifications(t, mode),
 );
