@@ -45,6 +45,18 @@ function Signed({ api, me, client }: { api: Api; me: User; client: ChatClient })
     client.open(id);
   }
 
+  // The tab says how much is unread, so it shows from another tab.
+  const unread = Object.values(state.rooms).reduce((n, r) => n + r.unread, 0);
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread > 99 ? "99+" : unread}) Chat` : "Chat";
+  }, [unread]);
+
+  function signOut() {
+    // Nothing of this user stays behind: not the open room in the URL.
+    history.replaceState(null, "", location.pathname);
+    void api.logout();
+  }
+
   const room = state.active ? state.rooms[state.active] : undefined;
   return (
     <div className="app" data-view={room ? "room" : "list"}>
@@ -55,7 +67,7 @@ function Signed({ api, me, client }: { api: Api; me: User; client: ChatClient })
         <span className="me" title={`@${me.username}`}>
           {me.display_name}
         </span>
-        <button type="button" onClick={() => void api.logout()}>
+        <button type="button" onClick={signOut}>
           Sign out
         </button>
       </header>

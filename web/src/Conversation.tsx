@@ -58,6 +58,14 @@ export function Conversation({ client, state, room, onBack }: Props) {
   const typists = Object.keys(state.typing[room.id] ?? {}).filter((u) => u !== state.me.id);
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   useEffect(() => setReplyTo(null), [room.id]);
+  const [editRequest, setEditRequest] = useState<{ id: string } | null>(null);
+  function editLast() {
+    const last = [...messages]
+      .reverse()
+      .find((m) => m.sender_id === state.me.id && !m.deleted && m.kind !== "system" && m.attachments.length === 0);
+    // A new object each time, so asking twice for the same message opens it again.
+    if (last) setEditRequest({ id: last.id });
+  }
 
   /** Brings the message `id` into view (when it is loaded) and gives it the focus. */
   function show(id: string) {
@@ -106,6 +114,7 @@ export function Conversation({ client, state, room, onBack }: Props) {
               readBy={readers.get(m.seq)}
               onReply={() => setReplyTo(m)}
               onShow={show}
+              editRequest={editRequest}
             />
           ),
         )}
@@ -145,6 +154,7 @@ export function Conversation({ client, state, room, onBack }: Props) {
         roomId={room.id}
         replyTo={replyTo}
         onCancelReply={() => setReplyTo(null)}
+        onEditLast={editLast}
       />
     </main>
   );
@@ -158,6 +168,7 @@ function MessageItem({
   readBy,
   onReply,
   onShow,
+  editRequest,
 }: {
   client: ChatClient;
   state: State;
@@ -166,10 +177,19 @@ function MessageItem({
   readBy?: string[];
   onReply: () => void;
   onShow: (id: string) => void;
+  editRequest: { id: string } | null;
 }) {
   const mine = m.sender_id === state.me.id;
   const [editing, setEditing] = useState(false);
+  const [confirming, setConfirming] = useState(false);
   const [draft, setDraft] = useState(m.body);
+  // ↑ in an empty composer asks to edit the last message of ours.
+  useEffect(() => {
+    if (editRequest && editRequest.id === m.id) {
+      setDraft(m.body);
+      setEditing(true);
+    }
+  }, [editRequest, m.id, m.body]);
   const [error, setError] = useState<string | null>(null);
 
   async function save(e: FormEvent) {
@@ -214,7 +234,13 @@ function MessageItem({
               value={draft}
               onChange={(e) => setDraft(e.target.value)}
               autoFocus
-              onKeyDown={(e) => e.key === "Escape" && setEditing(false)}
+              onKeyDown={(e) => {
+                if (e.key === "Escape") setEditing(false);
+                if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+                  e.preventDefault();
+                  if (draft.trim()) void save(e);
+                }
+              }}
             />
             <div className="row">
               <button type="submit" className="primary" disabled={!draft.trim()}>
@@ -270,14 +296,29 @@ function MessageItem({
                 Edit
               </button>
             )}
-            {mine && (
-              <button
-                type="button"
-                className="link"
-                onClick={() => client.remove(room.id, m.id).catch((e: Error) => setError(e.message))}
-              >
+            {mine && !confirming && (
+              <button type="button" className="link" onClick={() => setConfirming(true)}>
                 Delete
               </button>
+            )}
+            {mine && confirming && (
+              <span className="confirm" role="group" aria-label="Delete this message?">
+                <span>Delete for everyone?</span>
+                <button
+                  type="button"
+                  className="link danger"
+                  autoFocus
+                  onClick={() => {
+                    setConfirming(false);
+                    client.remove(room.id, m.id).catch((e: Error) => setError(e.message));
+                  }}
+                >
+                  Yes, delete
+                </button>
+                <button type="button" className="link" onClick={() => setConfirming(false)}>
+                  Keep it
+                </button>
+              </span>
             )}
           </span>
           )}
@@ -597,6 +638,9 @@ function Attachment({ client, file }: { client: ChatClient; file: FileRef }) {
   );
 }
 
+/** The longest body the server takes. */
+const MAX_BODY = 4000;
+
 /** The `@name` being typed just before the caret, if any: where it starts and its prefix. */
 function mentionAt(text: string, caret: number): { start: number; prefix: string } | null {
   const match = /(^|[^A-Za-z0-9._@-])@([A-Za-z0-9._-]{0,32})$/.exec(text.slice(0, caret));
@@ -611,6 +655,7 @@ function Composer({
   roomId,
   replyTo,
   onCancelReply,
+  onEditLast,
 }: {
   client: ChatClient;
   state: State;
@@ -618,6 +663,7 @@ function Composer({
   roomId: string;
   replyTo: Message | null;
   onCancelReply: () => void;
+  onEditLast: () => void;
 }) {
   const id = useId();
   const [text, setText] = useState("");
@@ -694,6 +740,11 @@ function Composer({
         return;
       }
     }
+    if (e.key === "ArrowUp" && text === "") {
+      e.preventDefault();
+      onEditLast();
+      return;
+    }
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       submit();
@@ -745,7 +796,7 @@ function Composer({
         ref={input}
         rows={1}
         placeholder="Write a message"
-        maxLength={4000}
+        maxLength={MAX_BODY}
         value={text}
         onChange={(e) => {
           setText(e.target.value);
@@ -777,6 +828,11 @@ function Composer({
             </li>
           ))}
         </ul>
+      )}
+      {text.length >= MAX_BODY - 500 && (
+        <span className="counter" aria-live="polite" data-left={MAX_BODY - text.length}>
+          {MAX_BODY - text.length} characters left
+        </span>
       )}
       <button type="submit" className="primary" disabled={!text.trim()}>
         Send

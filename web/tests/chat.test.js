@@ -170,6 +170,11 @@ describe("chatting in the browser", () => {
     const gone = message(alice, "Missed two");
     await gone.hover();
     await gone.getByRole("button", { name: "Delete" }).click();
+    // Asked first; keeping it changes nothing.
+    await gone.getByRole("button", { name: "Keep it" }).click();
+    await hidden(gone.getByRole("group", { name: "Delete this message?" }));
+    await gone.getByRole("button", { name: "Delete" }).click();
+    await gone.getByRole("button", { name: "Yes, delete" }).click();
     await visible(message(bob, "This message was deleted."));
     await hidden(message(bob, "Missed two"));
   });
@@ -236,6 +241,7 @@ describe("chatting in the browser", () => {
     const gone = message(alice, "Written in a tunnel");
     await gone.hover();
     await gone.getByRole("button", { name: "Delete" }).click();
+    await gone.getByRole("button", { name: "Yes, delete" }).click();
     await hidden(message(alice, "Written in a tunnel"));
     // bob, offline, still shows both as they were.
     await visible(message(bob, "Written in a tunnel"));
@@ -256,6 +262,39 @@ describe("chatting in the browser", () => {
       throw new Error(`${n} shown`);
     });
     assert.deepEqual(loads, [], "the page was not reloaded");
+  });
+
+  it("alice edits her last message with ↑ and Enter; near the length limit the composer counts down", async () => {
+    await say(alice, "Typo hree");
+    await composer(alice).focus();
+    await composer(alice).press("ArrowUp");
+    const box = alice.page.getByLabel("Edit message");
+    assert.equal(await box.inputValue(), "Typo hree", "the last message of hers, ready to edit");
+    await box.fill("Typo here");
+    await box.press("Enter");
+    await hidden(box);
+    await visible(message(bob, "Typo here").getByText("edited"));
+
+    await composer(alice).fill("x".repeat(3600));
+    await visible(alice.page.getByText("400 characters left"));
+    await composer(alice).fill("");
+    await hidden(alice.page.getByText("characters left"));
+  });
+
+  it("the tab title counts unread messages", async () => {
+    await bob.page.getByRole("button", { name: "Back to conversations" }).click();
+    await say(alice, "Title check");
+    await until("bob's tab title shows the unread count", async () => {
+      const title = await bob.page.title();
+      if (/^\(\d+\) Chat$/.test(title)) return true;
+      throw new Error(`title is ${title}`);
+    });
+    await roomButton(bob, "Alice").click();
+    await until("bob's tab title is plain again", async () => {
+      const title = await bob.page.title();
+      if (title === "Chat") return true;
+      throw new Error(`title is ${title}`);
+    });
   });
 
   it("alice creates a group with bob", async () => {
