@@ -112,6 +112,7 @@ async fn login(
         .peek(&addr_key, settings.login_per_addr)
         .await?;
     if let Some(wait) = longest_wait(&[by_user, by_addr]) {
+        tracing::warn!(%addr, retry_after_ms = wait.as_millis() as u64, "login throttled");
         return Err(Error::RateLimited(wait));
     }
 
@@ -124,9 +125,16 @@ async fn login(
     match (ok, user) {
         (true, Some(user)) => {
             state.limiter.reset(&name_key).await?;
+            tracing::info!(user_id = %user.id, %addr, "login");
             Ok(Json(start_session(&state, &user).await?))
         }
-        _ => {
+        (_, user) => {
+            // Never the password; the name only when it is an account's.
+            tracing::warn!(
+                %addr,
+                user_id = user.as_ref().map(|u| u.id.as_str()).unwrap_or("-"),
+                "login failed"
+            );
             state
                 .limiter
                 .hit(&name_key, settings.login_per_user)

@@ -51,8 +51,14 @@ impl From<Error> for ApiError {
             Error::NotFound(what) => ApiError::not_found(what),
             Error::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
             Error::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
-            Error::TooLarge(m) => ApiError::new(ErrorCode::TooLarge, m),
-            Error::UnsupportedType(m) => ApiError::new(ErrorCode::UnsupportedMediaType, m),
+            Error::TooLarge(m) => {
+                tracing::info!(reason = %m, "upload refused: too large");
+                ApiError::new(ErrorCode::TooLarge, m)
+            }
+            Error::UnsupportedType(m) => {
+                tracing::info!(reason = %m, "upload refused: type");
+                ApiError::new(ErrorCode::UnsupportedMediaType, m)
+            }
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "dependency unavailable");
                 ApiError::unavailable()

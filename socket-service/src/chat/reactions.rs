@@ -40,6 +40,7 @@ impl Chat {
             .hit(&format!("send:{user_id}"), self.limits.send_rate)
             .await?
         {
+            tracing::info!(%user_id, retry_after_ms = retry_after.as_millis() as u64, "send rate limit hit (reaction)");
             return Err(Error::RateLimited(retry_after));
         }
         let changed = self

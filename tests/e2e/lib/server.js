@@ -106,7 +106,6 @@ export class ChatServer {
     const env = {
       ...process.env,
       RUST_LOG: "info",
-      NO_COLOR: "1",
       ...this.env,
       CHAT_LISTEN: `127.0.0.1:${this.port}`,
       CHAT_DATA_DIR: this.dataDir,

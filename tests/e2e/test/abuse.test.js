@@ -308,6 +308,19 @@ serverTest(() => [originSrv], "Origin: CHAT_ALLOWED_ORIGINS lets the listed orig
   await assertHealthy(originSrv);
 });
 
+srv.test("the log shows an operator failed logins and rate-limit hits, never a password, and no colour codes in a file", async () => {
+  const u = await register(srv, "logged");
+  const secret = "not-the-password-42";
+  const res = await api(srv, "POST", "/api/auth/login", { body: { username: u.username, password: secret } });
+  assert.equal(res.status, 401);
+  const log = srv.log();
+  const failed = log.split("\n").filter((l) => l.includes("login failed"));
+  assert.ok(failed.some((l) => l.includes(u.id)), `a failed login of ${u.id} is logged: ${failed.slice(-3).join(" / ")}`);
+  assert.ok(log.includes("send rate limit hit"), "the flood above hit the send rate, and the log says so");
+  assert.ok(!log.includes(secret), "the password is never logged");
+  assert.ok(!log.includes("\x1b["), "no ANSI colour codes in a log file");
+});
+
 srv.test("after all of the above the server is alive, healthy and has not panicked", async () => {
   await assertHealthy(srv);
   const good = await wellBehaved();
