@@ -1,6 +1,7 @@
 import { useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import type { FileRef, Message, Notifications, Room, User } from "./api";
 import type { ChatClient, Pending, State } from "./client";
+import { renderBody } from "./markup";
 import { directPeer, roomTitle, sizeOf, timeOf, userName } from "./names";
 
 interface Props {
@@ -254,9 +255,9 @@ function MessageItem({
         ) : (
           <>
             {m.body && (
-              <p className="body">
+              <div className="body">
                 <Body state={state} message={m} />
-              </p>
+              </div>
             )}
             {m.attachments.map((a) => (
               <Attachment key={a.id} client={client} file={a} />
@@ -339,8 +340,8 @@ function MessageItem({
 }
 
 /**
- * A body with its mentions marked: `@name` of a member the server counted as mentioned, and
- * `@room` when it did; our own name stands out.
+ * A body with its marks (see `markup.tsx`) and its mentions: `@name` of a member the server
+ * counted as mentioned, and `@room` when it did; our own name stands out.
  */
 function Body({ state, message: m }: { state: State; message: Message }) {
   const mentioned = new Map<string, string>();
@@ -348,22 +349,17 @@ function Body({ state, message: m }: { state: State; message: Message }) {
     const user = state.users[id];
     if (user) mentioned.set(user.username.toLowerCase(), id);
   }
-  if (mentioned.size === 0 && !m.mentions_room) return <>{m.body}</>;
-  const parts = m.body.split(/(@[A-Za-z0-9._-]*[A-Za-z0-9_])/);
   return (
     <>
-      {parts.map((part, i) => {
-        const name = part.startsWith("@") ? part.slice(1).toLowerCase() : null;
-        const id = name ? mentioned.get(name) : undefined;
-        if (id || (name === "room" && m.mentions_room)) {
-          const me = id === state.me.id || name === "room";
-          return (
-            <span key={i} className={`mention${me ? " to-me" : ""}`} data-mention={id ?? "room"}>
-              {part}
-            </span>
-          );
-        }
-        return part;
+      {renderBody(m.body, (name, text, key) => {
+        const id = mentioned.get(name);
+        if (!id && !(name === "room" && m.mentions_room)) return null;
+        const me = id === state.me.id || name === "room";
+        return (
+          <span key={key} className={`mention${me ? " to-me" : ""}`} data-mention={id ?? "room"}>
+            {text}
+          </span>
+        );
       })}
     </>
   );

@@ -281,6 +281,24 @@ describe("chatting in the browser", () => {
     await hidden(alice.page.getByText("characters left"));
   });
 
+  it("bold, code, quotes and links show as such; only http(s) links are links, and they open apart", async () => {
+    const text = "**Plan**: read https://example.org/a?b=1, then run `npm test`; not javascript:alert(1)\n> as agreed\n```\nlet x = 1;\n```";
+    await composer(alice).fill(text);
+    await composer(alice).press("Enter");
+    const shown = message(bob, "as agreed");
+    await visible(shown);
+    assert.equal(await shown.locator("strong").textContent(), "Plan");
+    const link = shown.getByRole("link", { name: "https://example.org/a?b=1" });
+    assert.equal(await link.getAttribute("href"), "https://example.org/a?b=1", "the comma after it is no part of it");
+    assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
+    assert.equal(await link.getAttribute("target"), "_blank");
+    assert.equal(await shown.getByRole("link").count(), 1, "javascript: is text");
+    assert.equal(await shown.locator("code").first().textContent(), "npm test");
+    assert.equal(await shown.locator("blockquote").textContent(), "as agreed");
+    assert.equal(await shown.locator("pre code").textContent(), "let x = 1;");
+    await screenshot(bob.page, "markup-phone");
+  });
+
   it("the tab title counts unread messages", async () => {
     await bob.page.getByRole("button", { name: "Back to conversations" }).click();
     await say(alice, "Title check");
@@ -404,7 +422,7 @@ describe("chatting in the browser", () => {
     }, 20_000);
     await visible(bob.page.getByText("This is the beginning of the conversation."));
     for (const n of [1, 65, 130]) {
-      const body = messages(bob).locator("p.body").getByText(`Old news ${n}`, { exact: true });
+      const body = messages(bob).locator(".body").getByText(`Old news ${n}`, { exact: true });
       assert.equal(await body.count(), 1, `Old news ${n} once`);
     }
   });
