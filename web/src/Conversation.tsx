@@ -1,8 +1,8 @@
-import { useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
+import { Fragment, useEffect, useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import type { FileRef, Message, Notifications, Room, User } from "./api";
 import type { ChatClient, Pending, State } from "./client";
 import { renderBody } from "./markup";
-import { directPeer, roomTitle, sizeOf, timeOf, userName } from "./names";
+import { dayKey, dayOf, directPeer, roomTitle, sizeOf, timeOf, userName } from "./names";
 
 interface Props {
   client: ChatClient;
@@ -24,22 +24,41 @@ export function Conversation({ client, state, room, onBack }: Props) {
   const stick = useRef(true);
   const prevHeight = useRef<number | null>(null);
 
+  // Messages that arrived below while the view was scrolled up: counted on a button that
+  // brings the view down.
+  const [below, setBelow] = useState(0);
+  const lastSeq = useRef(messages.at(-1)?.seq ?? 0);
+
   // Keep the view at the bottom while it is there; keep the place when older messages load.
   useLayoutEffect(() => {
     const el = list.current;
+    const newest = messages.at(-1)?.seq ?? 0;
+    const arrived = messages.filter((m) => m.seq > lastSeq.current && m.sender_id !== state.me.id).length;
+    lastSeq.current = Math.max(lastSeq.current, newest);
     if (!el) return;
     if (prevHeight.current !== null) {
       el.scrollTop += el.scrollHeight - prevHeight.current;
       prevHeight.current = null;
     } else if (stick.current) {
       el.scrollTop = el.scrollHeight;
+    } else if (arrived > 0) {
+      setBelow((n) => n + arrived);
     }
-  }, [messages, pending.length, transfers.length]);
+  }, [messages, pending.length, transfers.length, state.me.id]);
+
+  function toBottom() {
+    const el = list.current;
+    if (!el) return;
+    el.scrollTop = el.scrollHeight;
+    stick.current = true;
+    setBelow(0);
+  }
 
   function onScroll() {
     const el = list.current;
     if (!el) return;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    if (stick.current) setBelow(0);
     if (el.scrollTop < 60 && history?.hasOlder && !history.loadingOlder && history.loaded) {
       prevHeight.current = el.scrollHeight;
       client.loadOlder(room.id).catch(() => {
@@ -86,9 +105,11 @@ export function Conversation({ client, state, room, onBack }: Props) {
         <h2 id={titleId}>{title}</h2>
         <span className="conv-sub">
           {peer
-            ? state.online[peer]
-              ? "online"
-              : "offline"
+            ? state.connection !== "online"
+              ? ""
+              : state.online[peer]
+                ? "online"
+                : "offline"
             : room.members.map((m) => userName(state.users, m)).join(", ")}
         </span>
         <Bell client={client} room={room} />
@@ -100,25 +121,43 @@ export function Conversation({ client, state, room, onBack }: Props) {
           <li className="hint center">This is the beginning of the conversation.</li>
         )}
         {!history?.loaded && <li className="hint center">Loading…</li>}
-        {messages.map((m) =>
-          m.kind === "system" ? (
-            <li key={m.seq} className="hint center system" data-seq={m.seq}>
-              {systemText(state.users, m)}
-            </li>
-          ) : (
-            <MessageItem
-              key={m.seq}
-              client={client}
-              state={state}
-              room={room}
-              message={m}
-              readBy={readers.get(m.seq)}
-              onReply={() => setReplyTo(m)}
-              onShow={show}
-              editRequest={editRequest}
-            />
-          ),
-        )}
+        {messages.map((m, i) => {
+          const prev = messages[i - 1];
+          const newDay = !prev || dayKey(prev.created_at) !== dayKey(m.created_at);
+          // A message right after another of the same sender (within 5 minutes, same day)
+          // continues its group: no name repeated.
+          const continues =
+            !newDay &&
+            prev!.kind !== "system" &&
+            prev!.sender_id === m.sender_id &&
+            Date.parse(m.created_at) - Date.parse(prev!.created_at) < 5 * 60_000;
+          return (
+            <Fragment key={m.seq}>
+              {newDay && (
+                <li className="day">
+                  <span>{dayOf(m.created_at)}</span>
+                </li>
+              )}
+              {m.kind === "system" ? (
+                <li className="hint center system" data-seq={m.seq}>
+                  {systemText(state.users, m)}
+                </li>
+              ) : (
+                <MessageItem
+                  client={client}
+                  state={state}
+                  room={room}
+                  message={m}
+                  readBy={readers.get(m.seq)}
+                  onReply={() => setReplyTo(m)}
+                  onShow={show}
+                  editRequest={editRequest}
+                  continues={continues}
+                />
+              )}
+            </Fragment>
+          );
+        })}
         {pending.map((p) => (
           <PendingItem key={p.client_id} client={client} pending={p} />
         ))}
@@ -141,6 +180,11 @@ export function Conversation({ client, state, room, onBack }: Props) {
         ))}
         </ol>
       </div>
+      {below > 0 && (
+        <button type="button" className="new-below" onClick={toBottom}>
+          {below === 1 ? "1 new message" : `${below} new messages`} ↓
+        </button>
+      )}
       <p className="typing" aria-live="polite">
         {typists.length === 1
           ? `${userName(state.users, typists[0]!)} is typing…`
@@ -170,6 +214,7 @@ function MessageItem({
   onReply,
   onShow,
   editRequest,
+  continues,
 }: {
   client: ChatClient;
   state: State;
@@ -179,6 +224,7 @@ function MessageItem({
   onReply: () => void;
   onShow: (id: string) => void;
   editRequest: { id: string } | null;
+  continues: boolean;
 }) {
   const mine = m.sender_id === state.me.id;
   const [editing, setEditing] = useState(false);
@@ -205,9 +251,11 @@ function MessageItem({
   }
 
   return (
-    <li className={`msg ${mine ? "mine" : "theirs"}`} data-seq={m.seq} tabIndex={-1}>
+    <li className={`msg ${mine ? "mine" : "theirs"}${continues ? " cont" : ""}`} data-seq={m.seq} tabIndex={-1}>
       <div className="bubble">
-        {!mine && room.kind === "group" && <span className="sender">{userName(state.users, m.sender_id)}</span>}
+        {!mine && room.kind === "group" && !continues && (
+          <span className="sender">{userName(state.users, m.sender_id)}</span>
+        )}
         {m.reply_preview && !m.deleted && (
           <button
             type="button"

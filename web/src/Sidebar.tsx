@@ -45,6 +45,8 @@ export function Sidebar({ client, state, onOpen }: Props) {
             const title = roomTitle(state, room);
             const peer = directPeer(state, room);
             const online = peer ? !!state.online[peer] : false;
+            // While we are offline ourselves, nobody's presence is known.
+            const known = state.connection === "online";
             const typing = Object.keys(state.typing[id] ?? {}).length > 0;
             return (
               <li key={id}>
@@ -57,15 +59,23 @@ export function Sidebar({ client, state, onOpen }: Props) {
                 >
                   <span className={`avatar ${room.kind}`} aria-hidden="true">
                     {title.slice(0, 1).toUpperCase()}
-                    {peer && <span className={`dot ${online ? "on" : "off"}`} />}
+                    {peer && known && <span className={`dot ${online ? "on" : "off"}`} />}
                   </span>
                   <span className="room-text">
                     <span className="room-name">{title}</span>
                     <span className="room-sub">
-                      {typing ? "typing…" : room.kind === "group" ? `${room.members.length} members` : online ? "online" : "offline"}
+                      {typing
+                        ? "typing…"
+                        : room.kind === "group"
+                          ? `${room.members.length} members`
+                          : !known
+                            ? ""
+                            : online
+                              ? "online"
+                              : "offline"}
                     </span>
                   </span>
-                  {peer && <span className="visually-hidden">{online ? ", online" : ", offline"}</span>}
+                  {peer && known && <span className="visually-hidden">{online ? ", online" : ", offline"}</span>}
                   {(room.unread_mentions ?? 0) > 0 && (
                     <span
                       className="badge mentions-badge"

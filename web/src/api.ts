@@ -135,7 +135,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
   ) {
-    super(message);
+    // The server's sentences start in lower case; shown to people, they start as sentences do.
+    super(message.charAt(0).toUpperCase() + message.slice(1));
     this.name = "ApiError";
   }
 }
@@ -229,6 +230,8 @@ export class Api {
   async logout(): Promise<void> {
     const refresh = this.stored?.refresh_token;
     this.signOut();
+    // The names of the people this user talked with are theirs too.
+    localStorage.removeItem("chat.users");
     if (refresh) {
       await send("POST", "/api/auth/logout", { refresh_token: refresh }).catch(() => undefined);
     }

@@ -121,12 +121,15 @@ describe("chatting in the browser", () => {
     await connection(bob, "offline");
     await visible(alice.page.locator(".conv-sub").filter({ hasText: "offline" }));
     for (const text of ["Missed one", "Missed two", "Missed three"]) await say(alice, text);
+    // bob cannot know whether alice is there while he is offline himself: nothing claims she is not.
+    assert.equal(await roomButton(bob, "Alice").getByText("offline").count(), 0, "alice is not shown offline to an offline bob");
     await screenshot(bob.page, "offline-phone");
     await assertAccessible(bob.page, "the offline banner");
     const loads = [];
     bob.page.on("load", () => loads.push(Date.now()));
     await bob.context.setOffline(false);
     await connection(bob, "online");
+    await visible(roomButton(bob, "Alice").getByText("online"));
     await unreadIs(bob, "Alice", 3);
     await screenshot(bob.page, "back-online-unread-phone");
     await roomButton(bob, "Alice").click();
@@ -367,6 +370,9 @@ describe("chatting in the browser", () => {
     await roomButton(bob, "Weekend trip").click();
     await visible(message(bob, "Ready, @bob see you").locator(".mention.to-me", { hasText: "@bob" }));
     await hidden(badge);
+    // alice's two messages in a row are one group: her name shows once, above the first.
+    assert.equal(await message(bob, "Who is in?").locator(".sender").count(), 1);
+    assert.equal(await message(bob, "Ready, @bob see you").locator(".sender").count(), 0);
   });
 
   it("bob sets the group's notifications to mentions only; it is kept after a reload", async () => {
@@ -425,6 +431,17 @@ describe("chatting in the browser", () => {
       const body = messages(bob).locator(".body").getByText(`Old news ${n}`, { exact: true });
       assert.equal(await body.count(), 1, `Old news ${n} once`);
     }
+    assert.equal(await messages(bob).locator("li.day").filter({ hasText: "Today" }).count(), 1, "one day, one separator");
+
+    // Scrolled up, a new message does not pull the view down: a button counts it.
+    await roomButton(alice, "Bob").click();
+    await say(alice, "Anyone down there?");
+    const news = bob.page.getByRole("button", { name: "1 new message ↓" });
+    await visible(news);
+    await screenshot(bob.page, "new-messages-below-phone");
+    await news.click();
+    await hidden(news);
+    await visible(message(bob, "Anyone down there?"));
   });
 
   it("access tokens are refreshed silently: still signed in and served after they expired", async () => {
