@@ -682,6 +682,13 @@ function Attachment({ client, file }: { client: ChatClient; file: FileRef }) {
   );
 }
 
+/**
+ * The files the picker offers: the server's default types (an operator may allow others with
+ * CHAT_FILE_ALLOWED_TYPES; a file of another type is still refused with a clear message).
+ */
+const ACCEPTED_FILES =
+  "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,audio/*,video/*,application/zip,.zip,.pdf,.txt";
+
 /** The longest body the server takes. */
 const MAX_BODY = 4000;
 
@@ -815,6 +822,7 @@ function Composer({
         className="visually-hidden"
         tabIndex={-1}
         aria-hidden="true"
+        accept={ACCEPTED_FILES}
         multiple
         onChange={(e) => {
           for (const f of Array.from(e.target.files ?? [])) void client.upload(roomId, f);

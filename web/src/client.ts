@@ -139,6 +139,17 @@ function newer(held: Message, incoming: Message): Message {
   return incoming;
 }
 
+/** What went wrong with an upload, in words for the person who tried it. */
+function uploadError(e: unknown): string {
+  if (e instanceof ApiError) {
+    if (e.code === "unsupported_media_type") return "This kind of file cannot be sent here.";
+    if (e.code === "too_large") return "The file is larger than the server takes.";
+    if (e.code === "rate_limited") return "Too many uploads at once; try again in a moment.";
+    return e.message;
+  }
+  return e instanceof Error ? e.message : "The upload failed.";
+}
+
 /** Whether `m` mentions the user `me` by name, or the whole room. */
 export function mentionsMe(m: Message, me: string): boolean {
   return !m.deleted && (m.mentions_room === true || (m.mentions ?? []).includes(me));
@@ -903,7 +914,7 @@ export class ChatClient {
         { id: ready.id, filename: ready.filename, content_type: ready.content_type, size: ready.size },
       ]);
     } catch (e) {
-      put({ error: e instanceof Error ? e.message : "The upload failed." });
+      put({ error: uploadError(e) });
     }
   }
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import zlib from "node:zlib";
 import { assertAccessible, assertNoErrors, launchBrowser, openUser, screenshot, startServer } from "./harness.js";
-import { messages, register, roomButton, until, visible } from "./ui.js";
+import { hidden, messages, register, roomButton, until, visible } from "./ui.js";
 
 let server;
 let browser;
@@ -108,6 +108,28 @@ describe("attachments", () => {
     assert.equal(await alice.page.getByRole("progressbar").count(), 0, "the upload is done");
     await screenshot(alice.page, "image-preview");
     await screenshot(bob.page, "image-preview-phone");
+  });
+
+  it("a file of a type the server refuses says so in words, and the notice can be dismissed", async () => {
+    const picker = alice.page.locator('input[type="file"]');
+    const accept = await picker.getAttribute("accept");
+    assert.ok(accept.includes("image/png") && accept.includes("application/pdf"), `the picker offers the usual types: ${accept}`);
+    await picker.setInputFiles({
+      name: "report.docx",
+      mimeType: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+      buffer: Buffer.from("PK\u0003\u0004 not really a document"),
+    });
+    const notice = messages(alice).locator("li.transfer").filter({ hasText: "report.docx" });
+    await visible(notice.getByText("Upload of report.docx failed: This kind of file cannot be sent here."));
+    const dismiss = notice.getByRole("button", { name: "Dismiss" });
+    const box = await dismiss.boundingBox();
+    const width = alice.page.viewportSize().width;
+    assert.ok(box && box.x >= 0 && box.x + box.width <= width, `Dismiss is on screen: ${JSON.stringify(box)} in ${width}`);
+    await screenshot(alice.page, "upload-refused");
+    await dismiss.click();
+    await hidden(notice);
+    // The browser reports the refused request itself on the console; that one is expected.
+    alice.errors.splice(0, alice.errors.length, ...alice.errors.filter((e) => !e.includes("status of 415")));
   });
 
   it("no console errors and no uncaught exceptions", () => {
