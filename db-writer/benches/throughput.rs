@@ -63,6 +63,8 @@ fn events(n: u64) -> Vec<Event> {
                     reply_preview: None,
                     mentions: Vec::new(),
                     mentions_room: false,
+                    thread: None,
+                    thread_id: None,
                 },
             }
         })

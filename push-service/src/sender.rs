@@ -714,6 +714,8 @@ mod tests {
             reply_preview: None,
             mentions: Vec::new(),
             mentions_room: false,
+            thread: None,
+            thread_id: None,
         }
     }
 

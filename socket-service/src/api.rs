@@ -68,6 +68,7 @@ pub fn router<A: Adapter>(state: RoomsState<A>) -> Router {
         .route("/api/rooms/{id}/messages", get(messages::<A>))
         .route("/api/rooms/{id}/reads", get(reads::<A>))
         .route("/api/rooms/{id}/notifications", put(notifications::<A>))
+        .route("/api/rooms/{id}/threads/{message_id}", get(thread::<A>))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
@@ -265,4 +266,33 @@ async fn notifications<A: Adapter>(
         .set_notifications(&id, &caller.id, setting)
         .await?;
     Ok(Json(json!({"notifications": setting})))
+}
+
+/// A thread: its root and a page of its replies, ascending by `seq`.
+async fn thread<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+    Path((id, message_id)): Path<(String, String)>,
+    query: std::result::Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>> {
+    let Query(query) = query.map_err(|e| Error::Invalid(e.body_text()))?;
+    let limit = Chat::page_limit(query.limit)?;
+    state.chat.require_member(&id, &caller.id).await?;
+    let page = match query.after_seq {
+        Some(after) => Page::After(after),
+        None => Page::Before(query.before_seq),
+    };
+    let (root, mut replies) = state.chat.thread(&id, &message_id, page, limit).await?;
+    if let (Some(_), Some(before)) = (query.after_seq, query.before_seq) {
+        let all = replies.messages.len();
+        replies.messages.retain(|m| m.seq < before);
+        if replies.messages.len() < all {
+            replies.has_more = false;
+        }
+    }
+    Ok(Json(json!({
+        "root": root,
+        "messages": replies.messages,
+        "has_more": replies.has_more,
+    })))
 }

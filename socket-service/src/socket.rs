@@ -243,11 +243,16 @@ async fn on_send<A: Adapter>(
     let result = async {
         let payload: SendPayload = parse(data)?;
         // The broadcast happens inside, in seq order (see `broadcast_order`).
-        let (message, fresh) = chat.send(&caller.user_id, payload, turn).await?;
-        if fresh && chat.typing_ended_by_message(&message.room_id, &caller.user_id) {
-            Emitter::new(io)
+        let sent = chat.send(&caller.user_id, payload, turn).await?;
+        let message = sent.message;
+        let emitter = Emitter::new(io);
+        if sent.fresh && chat.typing_ended_by_message(&message.room_id, &caller.user_id) {
+            emitter
                 .typing(&message.room_id, &caller.user_id, false)
                 .await;
+        }
+        if let Some(root) = &sent.root {
+            emitter.message_updated(root).await;
         }
         Ok(json!({"message": message}))
     }

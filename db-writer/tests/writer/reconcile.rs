@@ -32,6 +32,7 @@ fn new_message(room_id: &str, body: &str) -> NewMessage {
         created_at: Timestamp::now(),
         mentions: Vec::new(),
         mentions_room: false,
+        thread_id: None,
     }
 }
 

@@ -301,6 +301,8 @@ pub fn message(room_id: &str, seq: u64, body: &str) -> Message {
         reply_preview: None,
         mentions: Vec::new(),
         mentions_room: false,
+        thread: None,
+        thread_id: None,
     }
 }
 

@@ -301,11 +301,12 @@ impl App {
                     body: String::new(),
                     attachments: attachments.iter().map(|a| a.to_string()).collect(),
                     reply_to: None,
+                    thread_id: None,
                 },
                 Turn::alone(),
             )
             .await
-            .map(|(message, _)| message)
+            .map(|sent| sent.message)
     }
 
     pub async fn delete(&self, user: &User, room_id: &str, message_id: &str) {

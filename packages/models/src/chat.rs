@@ -140,10 +140,52 @@ pub struct Message {
     /// Whether the body mentions everyone (`@room`, from the room's owner only).
     #[serde(default)]
     pub mentions_room: bool,
+    /// On a thread's reply: the thread's root. Replies take the room's next `seq` like any
+    /// message.
+    #[serde(default)]
+    pub thread_id: Option<MessageId>,
+    /// On a thread's root: its replies so far.
+    #[serde(default)]
+    pub thread: Option<ThreadSummary>,
     /// For a reply (`reply_to`): the message it answers as that one is now. Never stored:
     /// filled in when the message is served.
     #[serde(default)]
     pub reply_preview: Option<ReplyPreview>,
+}
+
+/// A thread as its root shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadSummary {
+    pub reply_count: u64,
+    pub last_reply_at: Timestamp,
+    /// Who replied, most recent first, at most [`MAX_THREAD_PARTICIPANTS`].
+    pub participant_ids: Vec<UserId>,
+}
+
+/// A thread's summary names at most this many participants.
+pub const MAX_THREAD_PARTICIPANTS: usize = 10;
+
+impl ThreadSummary {
+    /// The summary once `reply` is in the thread too.
+    pub fn with_reply(summary: Option<&ThreadSummary>, reply: &Message) -> ThreadSummary {
+        let mut participant_ids = vec![reply.sender_id.clone()];
+        if let Some(s) = summary {
+            participant_ids.extend(
+                s.participant_ids
+                    .iter()
+                    .filter(|u| **u != reply.sender_id)
+                    .cloned(),
+            );
+        }
+        participant_ids.truncate(MAX_THREAD_PARTICIPANTS);
+        ThreadSummary {
+            reply_count: summary.map_or(0, |s| s.reply_count) + 1,
+            last_reply_at: summary
+                .map(|s| s.last_reply_at)
+                .map_or(reply.created_at, |t| t.max(reply.created_at)),
+            participant_ids,
+        }
+    }
 }
 
 /// The message a reply answers, as the reply shows it.

@@ -42,6 +42,9 @@ pub struct SendPayload {
     pub attachments: Vec<String>,
     #[serde(default)]
     pub reply_to: Option<MessageId>,
+    /// A reply in the thread of this message.
+    #[serde(default)]
+    pub thread_id: Option<MessageId>,
 }
 
 /// `message:edit`.

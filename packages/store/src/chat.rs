@@ -73,6 +73,8 @@ pub struct NewMessage {
     /// The members the body mentions, and whether it mentions the whole room.
     pub mentions: Vec<String>,
     pub mentions_room: bool,
+    /// The thread's root, for a reply in a thread.
+    pub thread_id: Option<String>,
 }
 
 impl NewMessage {
@@ -94,6 +96,8 @@ impl NewMessage {
             reactions: Vec::new(),
             mentions: self.mentions,
             mentions_room: self.mentions_room,
+            thread_id: self.thread_id,
+            thread: None,
             reply_preview: None,
         }
     }
@@ -160,6 +164,14 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn insert_messages(&self, messages: &[Message]) -> Result<Inserted>;
     /// One message of a room, deleted ones included.
     async fn message(&self, room_id: &str, message_id: &str) -> Result<Option<Message>>;
+    /// A page of a thread's replies, ascending by `seq`, at most `limit` long.
+    async fn thread_messages(
+        &self,
+        room_id: &str,
+        root_id: &str,
+        page: Page,
+        limit: usize,
+    ) -> Result<Vec<Message>>;
     /// Those of `ids` that are messages of the room, in no particular order.
     async fn messages_by_id(&self, room_id: &str, ids: &[String]) -> Result<Vec<Message>>;
     /// The message a sender already sent with this client id, if any.
@@ -171,8 +183,8 @@ pub trait ChatStore: Send + Sync + 'static {
     ) -> Result<Option<Message>>;
     /// A page of history, ascending by `seq`, at most `limit` long.
     async fn messages(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>>;
-    /// Takes `message`'s body, `edited_at`, reactions and `rev` if its `rev` is newer than the
-    /// stored one and the message is not deleted; stores the whole message when it is not
+    /// Takes `message`'s body, `edited_at`, reactions, mentions, thread summary and `rev` if its
+    /// `rev` is newer than the stored one and the message is not deleted; stores the whole message when it is not
     /// stored yet (its creation may come later, and is then a duplicate). Moves the room's
     /// `rev` up to it. `false` when nothing changed (older `rev`, deleted).
     async fn apply_change(&self, message: &Message) -> Result<bool>;

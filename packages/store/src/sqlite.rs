@@ -178,6 +178,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (room_id, user_id)
     ) STRICT, WITHOUT ROWID;
     ",
+    // 10: threads. A reply names its root (`thread_id`); a root keeps its summary (`thread`,
+    // JSON). The index serves a thread's page of replies.
+    "
+    ALTER TABLE messages ADD COLUMN thread_id TEXT;
+    ALTER TABLE messages ADD COLUMN thread TEXT;
+    CREATE INDEX IF NOT EXISTS messages_thread ON messages (room_id, thread_id, seq)
+        WHERE thread_id IS NOT NULL;
+    ",
 ];
 
 /// The schema version a file has once every migration is applied (its `user_version`).

@@ -349,6 +349,8 @@ impl Harness {
                 reply_preview: None,
                 mentions: Vec::new(),
                 mentions_room: false,
+                thread: None,
+                thread_id: None,
             },
         };
         if let Event::MessageCreated { message } = &mut event {

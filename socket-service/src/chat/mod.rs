@@ -9,6 +9,7 @@
 //! - [`mentions`]: who a body mentions, computed on every send and edit.
 //! - [`reactions`]: adding and removing reactions, changes like edits.
 //! - [`replies`]: the preview of the message a reply answers, filled in when served.
+//! - [`threads`]: replies in a thread, and the summary their root keeps.
 //! - [`history`]: pages of history and `sync` (new messages by `seq`, changes by `rev`).
 //! - [`reads`]: read pointers.
 //! - [`typing`]: who is typing where, and what of it to relay.
@@ -22,6 +23,7 @@ pub mod reads;
 pub mod replies;
 pub mod rooms;
 pub mod send;
+pub mod threads;
 pub mod typing;
 
 use std::sync::Arc;

@@ -104,10 +104,18 @@ impl Drop for Turn {
     }
 }
 
+/// What became of a send.
+pub struct Sent {
+    pub message: Message,
+    /// False for a retried `client_id` (broadcast only if its original never was).
+    pub fresh: bool,
+    /// For a reply in a thread: its root with the reply counted, for `message:updated`.
+    pub root: Option<Message>,
+}
+
 impl Chat {
-    /// Sequences, hands off (durably), broadcasts and returns the message; `fresh` is false for
-    /// a retried `client_id` (broadcast only if its original never was).
-    pub async fn send(&self, user_id: &str, p: SendPayload, turn: Turn) -> Result<(Message, bool)> {
+    /// Sequences, hands off (durably), broadcasts and returns the message; see [`Sent`].
+    pub async fn send(&self, user_id: &str, p: SendPayload, turn: Turn) -> Result<Sent> {
         let client_id_len = p.client_id.chars().count();
         if !(1..=64).contains(&client_id_len) {
             return Err(Error::Invalid(
@@ -124,7 +132,11 @@ impl Chat {
                 if let Some(mut original) = self.original(user_id, &p).await? {
                     self.with_reply_previews(&p.room_id, std::slice::from_mut(&mut original))
                         .await?;
-                    return Ok((original, false));
+                    return Ok(Sent {
+                        message: original,
+                        fresh: false,
+                        root: None,
+                    });
                 }
                 return Err(refused);
             }
@@ -141,6 +153,7 @@ impl Chat {
             created_at: Timestamp::now(),
             mentions: mentions.users,
             mentions_room: mentions.room,
+            thread_id: p.thread_id.clone(),
         };
         let sequencer = &self.deps.sequencer;
         // Sequenced in the socket's emit order; the checks above ran concurrently.
@@ -199,11 +212,23 @@ impl Chat {
                 }
             });
         }
+        let handed_off_here = publishes && published.is_ok();
         published?;
         if sequenced.fresh && !sequenced.message.attachments.is_empty() {
             self.bind_attachments(&sequenced.message).await;
         }
-        Ok((sequenced.message, sequenced.fresh))
+        // A reply in a thread counts in its root's summary, once: by the attempt that handed
+        // the reply off.
+        let root = if handed_off_here {
+            self.add_to_thread(&sequenced.message).await
+        } else {
+            None
+        };
+        Ok(Sent {
+            message: sequenced.message,
+            fresh: sequenced.fresh,
+            root,
+        })
     }
 
     /// The message this sender already sent with this `client_id`, if any.
@@ -240,6 +265,9 @@ impl Chat {
             },
             None => None,
         };
+        if let Some(thread_id) = &p.thread_id {
+            self.thread_root(&p.room_id, thread_id).await?;
+        }
         if !self.deps.handoff.is_available() {
             return Err(Error::Unavailable("the hand-off is down".into()));
         }

@@ -14,6 +14,7 @@
 //! - [`reactions`]: `reaction:add` and `reaction:remove`.
 //! - [`replies`]: the preview of the message a reply answers.
 //! - [`reads`]: `read`, the pointer and its events.
+//! - [`threads`]: replies in a thread, the root's summary, the thread API.
 //! - [`sync`]: `sync`, its cursors, paging and limits.
 //! - [`typing`]: `typing`, its relay, order and rate.
 //! - [`rooms_api`]: `/api/rooms` and the membership events it causes.
@@ -31,4 +32,5 @@ mod send;
 mod shapes;
 mod support;
 mod sync;
+mod threads;
 mod typing;

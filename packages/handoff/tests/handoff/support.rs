@@ -53,6 +53,8 @@ pub fn message(body: &str) -> Message {
         reply_preview: None,
         mentions: Vec::new(),
         mentions_room: false,
+        thread: None,
+        thread_id: None,
     }
 }
 

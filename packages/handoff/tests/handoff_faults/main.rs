@@ -30,6 +30,8 @@ fn event(body: &str) -> Event {
             reply_preview: None,
             mentions: Vec::new(),
             mentions_room: false,
+            thread: None,
+            thread_id: None,
         },
     }
 }

@@ -216,6 +216,7 @@ pub fn message(room: &RoomRecord, sender: &str, client_id: &str) -> NewMessage {
         created_at: Timestamp::from_millis(T0 + i64::try_from(n).unwrap_or(0)),
         mentions: Vec::new(),
         mentions_room: false,
+        thread_id: None,
     }
 }
 

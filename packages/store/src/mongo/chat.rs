@@ -17,7 +17,9 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use models::Timestamp;
-use models::chat::{FileRef, Message, Notifications, NotifyLevel, Reaction, RoomKind};
+use models::chat::{
+    FileRef, Message, Notifications, NotifyLevel, Reaction, RoomKind, ThreadSummary,
+};
 use mongodb::IndexModel;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::ErrorKind;
@@ -123,6 +125,36 @@ pub(super) struct MessageDoc {
         deserialize_with = "lenient_bool"
     )]
     mentions_room: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    thread_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    thread: Option<ThreadDoc>,
+}
+
+/// A thread's summary as stored: a [`ThreadSummary`] with its numbers as BSON's.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct ThreadDoc {
+    reply_count: i64,
+    last_reply_at: i64,
+    participant_ids: Vec<String>,
+}
+
+impl ThreadDoc {
+    fn new(t: &ThreadSummary) -> Result<Self> {
+        Ok(ThreadDoc {
+            reply_count: to_i64(t.reply_count, "reply_count")?,
+            last_reply_at: t.last_reply_at.millis(),
+            participant_ids: t.participant_ids.clone(),
+        })
+    }
+
+    fn into_summary(self) -> Result<ThreadSummary> {
+        Ok(ThreadSummary {
+            reply_count: to_u64(self.reply_count, "reply_count")?,
+            last_reply_at: Timestamp::from_millis(self.last_reply_at),
+            participant_ids: self.participant_ids,
+        })
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -181,6 +213,8 @@ impl MessageDoc {
             reactions: m.reactions.iter().map(ReactionDoc::new).collect(),
             mentions: m.mentions.clone(),
             mentions_room: m.mentions_room,
+            thread_id: m.thread_id.clone(),
+            thread: m.thread.as_ref().map(ThreadDoc::new).transpose()?,
         })
     }
 
@@ -209,6 +243,8 @@ impl MessageDoc {
                 .collect(),
             mentions: self.mentions,
             mentions_room: self.mentions_room,
+            thread_id: self.thread_id,
+            thread: self.thread.map(ThreadDoc::into_summary).transpose()?,
             reply_preview: None,
         })
     }
@@ -334,6 +370,15 @@ impl MongoStore {
                     .keys(doc! { "room_id": 1, "rev": 1 })
                     .build(),
             ),
+            (
+                self.messages.clone_with_type(),
+                // `thread_messages`: a thread's replies in `seq` order (sparse: only replies
+                // have a `thread_id`).
+                IndexModel::builder()
+                    .keys(doc! { "room_id": 1, "thread_id": 1, "seq": 1 })
+                    .options(IndexOptions::builder().sparse(true).build())
+                    .build(),
+            ),
         ];
         for (collection, index) in indexes {
             collection.create_index(index).await.map_err(map_err)?;
@@ -353,6 +398,44 @@ impl MongoStore {
     /// `writer_barriers`: `_id` = the barrier's id, `at` = when it was recorded.
     fn barriers(&self) -> mongodb::Collection<Document> {
         self.db.collection("writer_barriers")
+    }
+
+    /// A page of the messages `filter` selects, ascending by `seq`, at most `limit` long.
+    async fn page_of(
+        &self,
+        mut filter: Document,
+        page: Page,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        // MongoDB reads `limit(0)` as "no limit".
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // A bound past the largest storable seq acts as that largest one.
+        let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
+        let newest_first = match page {
+            Page::Before(None) => true,
+            Page::Before(Some(before)) => {
+                filter.insert("seq", doc! { "$lt": bound(before) });
+                true
+            }
+            Page::After(after) => {
+                filter.insert("seq", doc! { "$gt": bound(after) });
+                false
+            }
+        };
+        let cursor = self
+            .messages
+            .find(filter)
+            .sort(doc! { "seq": if newest_first { -1 } else { 1 } })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(map_err)?;
+        let mut messages = collect_messages(cursor).await?;
+        if newest_first {
+            messages.reverse();
+        }
+        Ok(messages)
     }
 
     /// Members' notification settings, `_id` = `room_id:user_id`.
@@ -744,37 +827,23 @@ impl ChatStore for MongoStore {
         found.map(MessageDoc::into_message).transpose()
     }
 
+    async fn thread_messages(
+        &self,
+        room_id: &str,
+        root_id: &str,
+        page: Page,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        self.page_of(
+            doc! { "room_id": room_id, "thread_id": root_id },
+            page,
+            limit,
+        )
+        .await
+    }
+
     async fn messages(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>> {
-        // MongoDB reads `limit(0)` as "no limit".
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        // A bound past the largest storable seq acts as that largest one.
-        let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
-        let mut filter = doc! { "room_id": room_id };
-        let newest_first = match page {
-            Page::Before(None) => true,
-            Page::Before(Some(before)) => {
-                filter.insert("seq", doc! { "$lt": bound(before) });
-                true
-            }
-            Page::After(after) => {
-                filter.insert("seq", doc! { "$gt": bound(after) });
-                false
-            }
-        };
-        let cursor = self
-            .messages
-            .find(filter)
-            .sort(doc! { "seq": if newest_first { -1 } else { 1 } })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(map_err)?;
-        let mut messages = collect_messages(cursor).await?;
-        if newest_first {
-            messages.reverse();
-        }
-        Ok(messages)
+        self.page_of(doc! { "room_id": room_id }, page, limit).await
     }
 
     async fn apply_change(&self, message: &Message) -> Result<bool> {
@@ -795,6 +864,11 @@ impl ChatStore for MongoStore {
                     "reactions": reactions_bson(&message.reactions)?,
                     "mentions": &message.mentions,
                     "mentions_room": message.mentions_room,
+                    "thread": match &message.thread {
+                        Some(t) => mongodb::bson::to_bson(&ThreadDoc::new(t)?)
+                            .map_err(|e| Error::Internal(format!("encoding a thread: {e}")))?,
+                        None => Bson::Null,
+                    },
                 } },
             )
             .await

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use models::Timestamp;
-use models::chat::{FileRef, Message, Notifications, NotifyLevel, Reaction, RoomKind};
+use models::chat::{
+    FileRef, Message, Notifications, NotifyLevel, Reaction, RoomKind, ThreadSummary,
+};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
@@ -23,11 +25,13 @@ const ROOM_COLUMNS: &str =
     "id, kind, name, created_by, created_at, direct_key, last_seq, last_activity, rev";
 
 const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, client_id, body, attachments, \
-     reply_to, created_at, edited_at, deleted, rev, reactions, mentions, mentions_room";
+     reply_to, created_at, edited_at, deleted, rev, reactions, mentions, mentions_room, thread_id, \
+     thread";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room_id, seq, sender_id, client_id, body, \
-     attachments, reply_to, created_at, edited_at, deleted, rev, reactions, mentions, mentions_room)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     attachments, reply_to, created_at, edited_at, deleted, rev, reactions, mentions, mentions_room, \
+     thread_id, thread)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 /// Moves a room's change counter up to a stored change; never down.
 const BUMP_ROOM_REV: &str = "UPDATE rooms SET rev = max(rev, ?2) WHERE id = ?1";
@@ -164,6 +168,7 @@ impl SqliteStore {
         let attachments = attachments_json(&change.message.attachments)?;
         let reactions = reactions_json(&change.message.reactions)?;
         let mentions = ids_json(&change.message.mentions)?;
+        let thread = thread_json(change.message.thread.as_ref())?;
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut message = change.message;
@@ -188,7 +193,7 @@ impl SqliteStore {
                         tx.prepare_cached(
                             "UPDATE messages SET body = ?3, attachments = ?4, edited_at = ?5,
                                                  rev = ?6, reactions = ?7, mentions = ?8,
-                                                 mentions_room = ?9
+                                                 mentions_room = ?9, thread = ?10
                              WHERE id = ?1 AND room_id = ?2",
                         )?
                         .execute(params![
@@ -200,7 +205,8 @@ impl SqliteStore {
                             message.rev,
                             reactions,
                             mentions,
-                            message.mentions_room
+                            message.mentions_room,
+                            thread
                         ])?;
                     }
                     ChangeOutcome::Applied(Box::new(message))
@@ -326,6 +332,13 @@ fn level_of(name: &str) -> NotifyLevel {
     }
 }
 
+fn thread_json(thread: Option<&ThreadSummary>) -> Result<Option<String>> {
+    thread
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::Internal(format!("encoding a thread: {e}")))
+}
+
 fn ids_json(ids: &[String]) -> Result<String> {
     serde_json::to_string(ids).map_err(|e| Error::Internal(format!("encoding ids: {e}")))
 }
@@ -413,6 +426,13 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         mentions: serde_json::from_str(row.get_ref(13)?.as_str()?)
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(13, Type::Text, e.into()))?,
         mentions_room: row.get(14)?,
+        thread_id: row.get(15)?,
+        thread: match row.get_ref(16)?.as_str_or_null()? {
+            Some(json) => Some(serde_json::from_str(json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(16, Type::Text, e.into())
+            })?),
+            None => None,
+        },
         reply_preview: None,
     })
 }
@@ -477,6 +497,13 @@ fn execute_insert(
         json_or_empty(&message.reactions)?,
         json_or_empty(&message.mentions)?,
         message.mentions_room,
+        message.thread_id,
+        message
+            .thread
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
     ])
 }
 
@@ -802,6 +829,38 @@ impl ChatStore for SqliteStore {
             .await
     }
 
+    async fn thread_messages(
+        &self,
+        room_id: &str,
+        root_id: &str,
+        page: Page,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let (room_id, root_id) = (room_id.to_owned(), root_id.to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            let (condition, bound, newest_first) = match page {
+                Page::Before(None) => ("", None, true),
+                Page::Before(Some(before)) => ("AND seq < ?3", Some(bound(before)), true),
+                Page::After(after) => ("AND seq > ?3", Some(bound(after)), false),
+            };
+            let order = if newest_first { "DESC" } else { "ASC" };
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages
+                 WHERE room_id = ?1 AND thread_id = ?2 {condition}
+                 ORDER BY seq {order} LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(params![room_id, root_id, bound, limit], message_from_row)?;
+            let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            if newest_first {
+                messages.reverse();
+            }
+            Ok(messages)
+        })
+        .await
+    }
+
     async fn messages(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>> {
         let room_id = room_id.to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -837,12 +896,13 @@ impl ChatStore for SqliteStore {
         let attachments = attachments_json(&message.attachments)?;
         let reactions = reactions_json(&message.reactions)?;
         let mentions = ids_json(&message.mentions)?;
+        let thread = thread_json(message.thread.as_ref())?;
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut changed =
                 tx.prepare_cached(
                     "UPDATE messages SET body = ?3, edited_at = ?4, rev = ?5, reactions = ?6,
-                                     mentions = ?7, mentions_room = ?8
+                                     mentions = ?7, mentions_room = ?8, thread = ?9
                  WHERE id = ?1 AND room_id = ?2 AND deleted = 0 AND rev < ?5",
                 )?
                 .execute(params![
@@ -853,7 +913,8 @@ impl ChatStore for SqliteStore {
                     message.rev,
                     reactions,
                     mentions,
-                    message.mentions_room
+                    message.mentions_room,
+                    thread
                 ])? == 1;
             if !changed && insert_message_if_new(&tx, &message, &attachments)? {
                 tx.prepare_cached(BUMP_ROOM)?.execute(params![

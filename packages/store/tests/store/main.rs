@@ -248,5 +248,7 @@ fn message(room: &RoomRecord, sender: &str, seq: u64) -> Message {
         reply_preview: None,
         mentions: Vec::new(),
         mentions_room: false,
+        thread: None,
+        thread_id: None,
     }
 }

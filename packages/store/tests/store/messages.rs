@@ -406,6 +406,69 @@ async fn messages_by_id_of_one_room_on_mongo() {
     on_mongo(messages_by_id_of_one_room).await;
 }
 
+async fn threads_are_kept_and_paged(store: Arc<dyn ChatStore>) {
+    use models::chat::ThreadSummary;
+    let room = room(&*store).await;
+    let root = message(&room, "alice", 1);
+    let in_thread = |seq: u64| Message {
+        thread_id: Some(root.id.clone()),
+        ..message(&room, "bob", seq)
+    };
+    let all = [
+        root.clone(),
+        in_thread(2),
+        message(&room, "alice", 3),
+        in_thread(4),
+        in_thread(5),
+    ];
+    store.insert_messages(&all).await.unwrap();
+    let seqs = |ms: Vec<Message>| ms.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let page = async |page: Page, limit: usize| {
+        seqs(
+            store
+                .thread_messages(&room.id, &root.id, page, limit)
+                .await
+                .unwrap(),
+        )
+    };
+    assert_eq!(page(Page::After(0), 10).await, [2, 4, 5]);
+    assert_eq!(page(Page::Before(None), 2).await, [4, 5]);
+    assert_eq!(page(Page::Before(Some(4)), 10).await, [2]);
+    assert_eq!(page(Page::After(4), 10).await, [5]);
+    let stored = store.message(&room.id, &all[1].id).await.unwrap().unwrap();
+    assert_eq!(stored.thread_id.as_deref(), Some(root.id.as_str()));
+
+    // The root's summary is a change like any other, and a delete keeps it.
+    let mut summary = ThreadSummary::with_reply(None, &all[1]);
+    summary = ThreadSummary::with_reply(Some(&summary), &all[3]);
+    let counted = Message {
+        rev: 1,
+        thread: Some(summary.clone()),
+        ..root.clone()
+    };
+    assert!(store.apply_change(&counted).await.unwrap());
+    assert_eq!(
+        store.message(&room.id, &root.id).await.unwrap().unwrap(),
+        counted
+    );
+    assert_eq!(summary.reply_count, 2);
+    assert_eq!(summary.participant_ids, ["bob"]);
+    assert!(store.apply_delete(&room.id, &root.id, 2).await.unwrap());
+    let gone = store.message(&room.id, &root.id).await.unwrap().unwrap();
+    assert!(gone.deleted);
+    assert_eq!(gone.thread, Some(summary));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_are_kept_and_paged_on_sqlite() {
+    on_sqlite(threads_are_kept_and_paged).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_are_kept_and_paged_on_mongo() {
+    on_mongo(threads_are_kept_and_paged).await;
+}
+
 async fn mentions_are_kept_and_counted(store: Arc<dyn ChatStore>) {
     let room = room(&*store).await;
     let mention = |seq: u64, sender: &str, users: &[&str], all: bool| Message {

@@ -227,6 +227,7 @@ fn new_message(room_id: &str, sender: &str, client_id: &str) -> NewMessage {
         created_at: Timestamp::from_millis(1_700_000_000_000),
         mentions: Vec::new(),
         mentions_room: false,
+        thread_id: None,
     }
 }
 
