@@ -78,6 +78,10 @@ export function Conversation({ client, state, room, onBack }: Props) {
   const typists = Object.keys(state.typing[room.id] ?? {}).filter((u) => u !== state.me.id);
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   useEffect(() => setReplyTo(null), [room.id]);
+  const [threadRoot, setThreadRoot] = useState<string | null>(null);
+  useEffect(() => setThreadRoot(null), [room.id]);
+  // Replies in threads show in their thread's panel, not in the room's timeline.
+  const timeline = messages.filter((m) => !m.thread_id);
   const [editRequest, setEditRequest] = useState<{ id: string } | null>(null);
   function editLast() {
     const last = [...messages]
@@ -121,8 +125,8 @@ export function Conversation({ client, state, room, onBack }: Props) {
           <li className="hint center">This is the beginning of the conversation.</li>
         )}
         {!history?.loaded && <li className="hint center">Loading…</li>}
-        {messages.map((m, i) => {
-          const prev = messages[i - 1];
+        {timeline.map((m, i) => {
+          const prev = timeline[i - 1];
           const newDay = !prev || dayKey(prev.created_at) !== dayKey(m.created_at);
           // A message right after another of the same sender (within 5 minutes, same day)
           // continues its group: no name repeated.
@@ -153,14 +157,17 @@ export function Conversation({ client, state, room, onBack }: Props) {
                   onShow={show}
                   editRequest={editRequest}
                   continues={continues}
+                  onThread={() => setThreadRoot(m.id)}
                 />
               )}
             </Fragment>
           );
         })}
-        {pending.map((p) => (
-          <PendingItem key={p.client_id} client={client} pending={p} />
-        ))}
+        {pending
+          .filter((p) => !p.thread_id)
+          .map((p) => (
+            <PendingItem key={p.client_id} client={client} pending={p} />
+          ))}
         {transfers.map((t) => (
           <li key={t.key} className="msg mine transfer">
             <div className="bubble">
@@ -192,6 +199,16 @@ export function Conversation({ client, state, room, onBack }: Props) {
             ? `${typists.length} people are typing…`
             : ""}
       </p>
+      {threadRoot && (
+        <ThreadPanel
+          key={threadRoot}
+          client={client}
+          state={state}
+          room={room}
+          rootId={threadRoot}
+          onClose={() => setThreadRoot(null)}
+        />
+      )}
       <Composer
         client={client}
         state={state}
@@ -215,6 +232,7 @@ function MessageItem({
   onShow,
   editRequest,
   continues,
+  onThread,
 }: {
   client: ChatClient;
   state: State;
@@ -225,6 +243,7 @@ function MessageItem({
   onShow: (id: string) => void;
   editRequest: { id: string } | null;
   continues: boolean;
+  onThread?: () => void;
 }) {
   const mine = m.sender_id === state.me.id;
   const [editing, setEditing] = useState(false);
@@ -327,6 +346,11 @@ function MessageItem({
             <button type="button" className="link" onClick={onReply}>
               Reply
             </button>
+            {onThread && !m.thread_id && (
+              <button type="button" className="link" onClick={onThread}>
+                Thread
+              </button>
+            )}
             <ReactionPicker
               onPick={(emoji) => {
                 const had = m.reactions?.some((r) => r.emoji === emoji && r.user_ids.includes(state.me.id));
@@ -376,6 +400,11 @@ function MessageItem({
           <p className="error small" role="alert">
             {error}
           </p>
+        )}
+        {onThread && m.thread && m.thread.reply_count > 0 && (
+          <button type="button" className="link thread-count" onClick={onThread}>
+            {m.thread.reply_count === 1 ? "1 reply" : `${m.thread.reply_count} replies`}
+          </button>
         )}
       </div>
       {readBy && readBy.length > 0 && (
@@ -493,6 +522,109 @@ function Bell({ client, room }: { client: ChatClient; room: Room }) {
         </span>
       )}
     </span>
+  );
+}
+
+/** A thread beside the conversation: its root, its replies (live ones too), and a composer. */
+function ThreadPanel({
+  client,
+  state,
+  room,
+  rootId,
+  onClose,
+}: {
+  client: ChatClient;
+  state: State;
+  room: Room;
+  rootId: string;
+  onClose: () => void;
+}) {
+  const titleId = useId();
+  const [fetched, setFetched] = useState<Message | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [text, setText] = useState("");
+  const input = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    client
+      .loadThread(room.id, rootId)
+      .then(setFetched)
+      .catch((e: Error) => setError(e.message));
+    input.current?.focus();
+  }, [client, room.id, rootId]);
+  const held = state.history[room.id]?.messages ?? [];
+  const root = held.find((m) => m.id === rootId) ?? fetched;
+  const bySeq = new Map<number, Message>();
+  for (const m of state.threads[rootId] ?? []) bySeq.set(m.seq, m);
+  for (const m of held) if (m.thread_id === rootId) bySeq.set(m.seq, m);
+  const replies = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+  const pending = (state.pending[room.id] ?? []).filter((p) => p.thread_id === rootId);
+
+  function submit(e?: FormEvent) {
+    e?.preventDefault();
+    const body = text.trim();
+    if (!body) return;
+    client.send(room.id, body, [], null, rootId);
+    setText("");
+  }
+
+  return (
+    <aside className="thread-panel" aria-labelledby={titleId} onKeyDown={(e) => e.key === "Escape" && onClose()}>
+      <header className="thread-header">
+        <h3 id={titleId}>Thread</h3>
+        <button type="button" className="link" onClick={onClose}>
+          Close thread
+        </button>
+      </header>
+      <ol className="thread-list" aria-label="Replies in the thread">
+        {root && (
+          <li className="thread-root">
+            <span className="sender">{userName(state.users, root.sender_id)}</span>
+            <div className="body">{root.deleted ? <em>This message was deleted.</em> : <Body state={state} message={root} />}</div>
+          </li>
+        )}
+        {replies.map((m) => (
+          <li key={m.seq} className="thread-reply" data-seq={m.seq}>
+            <span className="sender">{userName(state.users, m.sender_id)}</span>{" "}
+            <time dateTime={m.created_at}>{timeOf(m.created_at)}</time>
+            <div className="body">{m.deleted ? <em>This message was deleted.</em> : <Body state={state} message={m} />}</div>
+          </li>
+        ))}
+        {pending.map((p) => (
+          <li key={p.client_id} className="thread-reply pending">
+            <div className="body">{p.body}</div>
+            <span className="meta">{p.status === "sending" ? "Sending…" : `Not sent: ${p.error ?? ""}`}</span>
+          </li>
+        ))}
+      </ol>
+      {error && (
+        <p className="error small" role="alert">
+          {error}
+        </p>
+      )}
+      <form className="thread-composer" onSubmit={submit}>
+        <label htmlFor={`${titleId}-text`} className="visually-hidden">
+          Reply in thread
+        </label>
+        <textarea
+          id={`${titleId}-text`}
+          ref={input}
+          rows={1}
+          placeholder="Reply in thread"
+          maxLength={MAX_BODY}
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+              e.preventDefault();
+              submit();
+            }
+          }}
+        />
+        <button type="submit" className="primary" disabled={!text.trim()}>
+          Send
+        </button>
+      </form>
+    </aside>
   );
 }
 
@@ -749,17 +881,26 @@ function Composer({
   const suggesting = candidates.length > 0;
   const optionId = (i: number) => `${id}-mention-${i}`;
 
+  // Where the caret goes once the text a completion wrote is rendered: set before the browser
+  // takes the next key, so nothing typed right after lands elsewhere.
+  const caretAfter = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    const el = input.current;
+    if (el && caretAfter.current !== null) {
+      el.setSelectionRange(caretAfter.current, caretAfter.current);
+      caretAfter.current = null;
+    }
+  }, [text]);
+
   function complete(username: string) {
     const el = input.current;
     if (!typed || !el) return;
     const caret = el.selectionStart ?? text.length;
     const before = `${text.slice(0, typed.start)}@${username} `;
+    caretAfter.current = before.length;
     setText(before + text.slice(caret));
     setTyped(null);
-    requestAnimationFrame(() => {
-      el.focus();
-      el.setSelectionRange(before.length, before.length);
-    });
+    el.focus();
   }
 
   function submit(e?: FormEvent) {

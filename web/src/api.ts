@@ -90,6 +90,10 @@ export interface Message {
   rev?: number;
   /** For a reply: the message it answers, as that one is now. */
   reply_preview?: ReplyPreview | null;
+  /** On a reply in a thread: the thread's root. */
+  thread_id?: string | null;
+  /** On a thread's root: its replies so far. */
+  thread?: ThreadSummary | null;
   /** The members the body mentions, and whether it mentions the room (`@room`). */
   mentions?: string[];
   mentions_room?: boolean;
@@ -98,6 +102,13 @@ export interface Message {
   /** "system" for a record of a room change (empty body, `system` says what); else "user". */
   kind?: "user" | "system";
   system?: SystemEvent | null;
+}
+
+export interface ThreadSummary {
+  reply_count: number;
+  last_reply_at: string;
+  /** Most recent first. */
+  participant_ids: string[];
 }
 
 export interface ReplyPreview {

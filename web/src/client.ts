@@ -39,6 +39,8 @@ export interface Pending {
   attachments: FileRef[];
   /** The message this one answers. */
   reply_to?: string | null;
+  /** The thread it goes in. */
+  thread_id?: string | null;
   created_at: string;
   status: "sending" | "failed";
   error?: string;
@@ -77,6 +79,8 @@ export interface State {
   reads: Record<string, Record<string, number>>;
   users: Record<string, User>;
   active: string | null;
+  /** Thread root → its replies fetched with the thread API (live ones are in `history`). */
+  threads: Record<string, Message[]>;
 }
 
 type Ack<T> = ({ ok: true } & T) | { ok: false; error: { code: string; message: string; retry_after_ms?: number } };
@@ -252,6 +256,7 @@ export class ChatClient {
       reads: {},
       users,
       active: null,
+      threads: {},
     };
     this.socket = io({
       auth: (cb) => {
@@ -629,6 +634,17 @@ export class ChatClient {
     return room;
   }
 
+  /** Fetches a thread's replies (the latest page) and its root. */
+  async loadThread(roomId: string, rootId: string): Promise<Message> {
+    const { root, messages } = await this.api.call<{ root: Message; messages: Message[]; has_more: boolean }>(
+      "GET",
+      `/api/rooms/${roomId}/threads/${rootId}?limit=100`,
+    );
+    this.set({ threads: { ...this.state.threads, [rootId]: messages } });
+    this.resolveUsers(people([root, ...messages]));
+    return root;
+  }
+
   /** Sets our notification setting for the room. */
   async setNotifications(roomId: string, setting: Notifications): Promise<void> {
     const { notifications } = await this.api.call<{ notifications: Notifications }>(
@@ -747,13 +763,20 @@ export class ChatClient {
     if (this.socket.connected && seq > 0) void this.emit("read", { room_id: roomId, seq }).catch(() => undefined);
   }
 
-  send(roomId: string, body: string, attachments: FileRef[] = [], replyTo: string | null = null): void {
+  send(
+    roomId: string,
+    body: string,
+    attachments: FileRef[] = [],
+    replyTo: string | null = null,
+    threadId: string | null = null,
+  ): void {
     const p: Pending = {
       client_id: newClientId(),
       room_id: roomId,
       body,
       attachments,
       reply_to: replyTo,
+      thread_id: threadId,
       created_at: new Date().toISOString(),
       status: "sending",
     };
@@ -795,6 +818,7 @@ export class ChatClient {
     const payload: Record<string, unknown> = { room_id: p.room_id, client_id: p.client_id, body: p.body };
     if (p.attachments.length > 0) payload.attachments = p.attachments.map((a) => a.id);
     if (p.reply_to) payload.reply_to = p.reply_to;
+    if (p.thread_id) payload.thread_id = p.thread_id;
     let res: Ack<{ message: Message }>;
     try {
       res = await this.emit<{ message: Message }>("message:send", payload);

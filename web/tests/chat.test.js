@@ -360,6 +360,7 @@ describe("chatting in the browser", () => {
     await hidden(list);
     assert.equal(await composer(alice).inputValue(), "Ready, @bob ", "the name is completed, nothing sent yet");
     await composer(alice).pressSequentially("see you");
+    assert.equal(await composer(alice).inputValue(), "Ready, @bob see you", "typing goes on after the completed name");
     await composer(alice).press("Enter");
     await visible(message(alice, "Ready, @bob see you").locator(".mention", { hasText: "@bob" }));
 
@@ -387,6 +388,31 @@ describe("chatting in the browser", () => {
     if (await roomButton(bob, "Weekend trip").isVisible()) await roomButton(bob, "Weekend trip").click();
     await visible(bob.page.getByRole("button", { name: "Mentions only" }));
     await assertAccessible(bob.page, "a group conversation with mentions");
+    await bob.page.getByRole("button", { name: "Back to conversations" }).click();
+  });
+
+  it("bob answers in a thread; alice sees the reply count, then the reply in the thread", async () => {
+    await roomButton(bob, "Weekend trip").click();
+    const root = message(bob, "Who is in?");
+    await root.hover();
+    await root.getByRole("button", { name: "Thread" }).click();
+    const panel = bob.page.getByRole("complementary", { name: "Thread" });
+    await visible(panel);
+    await panel.getByLabel("Reply in thread").fill("Me, count me in");
+    await panel.getByLabel("Reply in thread").press("Enter");
+    await visible(panel.getByRole("list", { name: "Replies in the thread" }).getByText("Me, count me in"));
+    assert.equal(await message(bob, "Me, count me in").count(), 0, "a thread's reply stays out of the room's timeline");
+
+    const count = message(alice, "Who is in?").getByRole("button", { name: "1 reply" });
+    await visible(count);
+    await count.click();
+    const alicesPanel = alice.page.getByRole("complementary", { name: "Thread" });
+    await visible(alicesPanel.getByText("Me, count me in"));
+    await screenshot(alice.page, "thread");
+    await assertAccessible(alice.page, "a thread beside the conversation");
+    await alicesPanel.getByRole("button", { name: "Close thread" }).click();
+    await hidden(alicesPanel);
+    await panel.getByRole("button", { name: "Close thread" }).click();
     await bob.page.getByRole("button", { name: "Back to conversations" }).click();
   });
 

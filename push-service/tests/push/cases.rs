@@ -160,6 +160,9 @@ pub async fn the_newest_message_reaches_a_device_after_its_backoff(h: Harness) {
         assert!(tokio::time::Instant::now() < deadline, "no attempt");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The 429 reaches the sender a moment after the receiver saw the request; the retry is a
+    // second later.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     h.send(&room, &alice, 2, "second").await;
     h.send(&room, &alice, 3, "third, the newest").await;
     let pushes = h.receiver.wait_for(&slow, 2).await;

@@ -10,6 +10,9 @@
 //  - replyPreviews: a reply answered at once (on the other node) shows the original; after the
 //    original is edited, then deleted, `sync` and history show the reply with the original's
 //    current state while only the original is in `changed`
+//  - threadFromBothNodes: six members on two nodes reply in one thread at once: every reply has
+//    its own room `seq`, the root's summary counts all of them exactly, and the thread API
+//    (through either node) returns them in order
 //  - mentionsAndNotifications: `mentions` / `mentions_room` computed by the server (also on
 //    edit, whatever the client sends), `unread_mentions` in the caller's rooms, and
 //    `PUT /api/rooms/{id}/notifications` with its refusals
@@ -181,4 +184,45 @@ export async function mentionsAndNotifications(t, { api, at, settle }) {
   }
   assertHttpError(await call(api, "PUT", path, { token: outsider, body: { level: "none" } }), 404, "not_found");
   assertHttpError(await call(api, "PUT", path, { body: { level: "none" } }), 401, "unauthorized");
+}
+
+export async function threadFromBothNodes(t, { api, at, settle }) {
+  const owner = await register(api, "threadown");
+  const members = await Promise.all(Array.from({ length: 6 }, (_, i) => register(api, `thr${i}`)));
+  const room = await createGroup(api, owner, members);
+  const o0 = await at(owner, 0);
+  const sockets = await Promise.all(members.map((u, i) => at(u, i % 2)));
+  const root = await send(o0, room.id, "Ideas for the trip?");
+  assert.equal(root.thread, null);
+
+  const acks = await Promise.all(
+    sockets.map(async (s, i) => {
+      const out = [];
+      for (let k = 0; k < 2; k++) {
+        out.push(await emitOk(s, "message:send", { room_id: room.id, client_id: cid("thr"), body: `idea ${i}.${k}`, thread_id: root.id }));
+      }
+      return out;
+    }),
+  );
+  const replies = acks.flat().map((a) => a.message);
+  for (const r of replies) assertMessage(r, { thread_id: root.id });
+  const replySeqs = replies.map((r) => r.seq).sort((x, y) => x - y);
+  assert.deepEqual(replySeqs, Array.from({ length: 12 }, (_, i) => root.seq + 1 + i), "each reply took the room's next seq");
+
+  // Everyone's view of the root ends with all twelve counted.
+  const summaryOf = (s) => received(s, "message:updated", (m) => m?.id === root.id).reduce((best, m) => (!best || m.rev > best.rev ? m : best), null)?.thread;
+  for (const [name, s] of [["the owner", o0], ...sockets.map((s, i) => [`member ${i}`, s])]) {
+    await eventually(() => summaryOf(s)?.reply_count === 12, 10_000, `${name} sees the root with 12 replies`);
+  }
+  const summary = summaryOf(o0);
+  assert.equal(new Set(summary.participant_ids).size, 6, `six participants: ${JSON.stringify(summary.participant_ids)}`);
+  assert.ok(summary.participant_ids.every((id) => members.some((m) => m.id === id)));
+
+  await settle?.();
+  const thread = await apiOk(api, "GET", `/api/rooms/${room.id}/threads/${root.id}`, 200, { token: members[3] });
+  assert.equal(thread.root.id, root.id);
+  assert.equal(thread.root.thread.reply_count, 12);
+  assert.deepEqual(thread.messages.map((m) => m.seq), replySeqs, "the thread's replies in seq order");
+  assert.equal(thread.has_more, false);
+  t.diagnostic(`12 replies from 6 members on 2 nodes at once: seqs ${replySeqs[0]}..${replySeqs.at(-1)}, root rev ${thread.root.rev}`);
 }

@@ -14,7 +14,7 @@
 //     restarted (Redis empty: MongoDB only), still there, and in the history
 //  5. (lib/sync.js) GET /api/rooms/{id}/reads, room:updated, typing across the two nodes;
 //     (lib/conversations.js) reactions from both nodes at once, a retried reaction, reply
-//     previews, mentions and notification settings
+//     previews, mentions and notification settings, a thread replied to from both nodes
 //  6. Redis loses its data (FLUSHALL) while db-writer hangs with a backlog, senders retrying on
 //     both nodes: no acked message lost, no seq given twice, the history contiguous
 //  7. a message the writer has not stored yet (db-writer stopped) can be edited and deleted at
@@ -59,7 +59,7 @@ import {
   typingFalseAfterFlood,
   typingStopsOnSend,
 } from "../lib/sync.js";
-import { mentionsAndNotifications, reactionsFromBothNodes, replyPreviews, retriedReaction } from "../lib/conversations.js";
+import { mentionsAndNotifications, reactionsFromBothNodes, replyPreviews, retriedReaction, threadFromBothNodes } from "../lib/conversations.js";
 
 const execFileP = promisify(execFile);
 
@@ -305,6 +305,10 @@ describe("sync and failover on the local cluster (two socket nodes behind NGINX)
 
   ltest("5h. mentions computed by the server on both nodes, unread_mentions from MongoDB, notification settings", { timeout: 60_000 }, (t) =>
     mentionsAndNotifications(t, mode),
+  );
+
+  ltest("5i. six members on both nodes reply in one thread at once: the root counts all twelve, the thread API lists them", { timeout: 60_000 }, (t) =>
+    threadFromBothNodes(t, mode),
   );
 
   // ---- 6 -------------------------------------------------------------------------------------
