@@ -269,6 +269,22 @@ impl Sender {
             .rooms
             .notifications_of(&message.room_id, &offline)
             .await?;
+        // Whose messages it answers: the one it replies to, and its thread's root.
+        let root_sender = match &message.thread_id {
+            Some(root_id) if !settings.is_empty() => self
+                .deps
+                .rooms
+                .message(&message.room_id, root_id)
+                .await?
+                .map(|root| root.sender_id),
+            _ => None,
+        };
+        let answered: Vec<&str> = message
+            .reply_preview
+            .iter()
+            .map(|p| p.sender_id.as_str())
+            .chain(root_sender.as_deref())
+            .collect();
         let now = Timestamp::now();
         let wanting: Vec<String> = offline
             .into_iter()
@@ -277,7 +293,7 @@ impl Sender {
                     .get(user)
                     .copied()
                     .unwrap_or_default()
-                    .wants(message, user, now)
+                    .wants(message, user, &answered, now)
             })
             .collect();
         if wanting.is_empty() {

@@ -60,18 +60,19 @@ pub struct Notifications {
 }
 
 impl Notifications {
-    /// Whether `message` is pushed to `user_id` under this setting at `now`.
-    pub fn wants(&self, message: &Message, user_id: &str, now: Timestamp) -> bool {
+    /// Whether `message` is pushed to `user_id` under this setting at `now`; `answered` is the
+    /// sender of the message it answers (`reply_to`, or its thread's root), if any.
+    pub fn wants(
+        &self,
+        message: &Message,
+        user_id: &str,
+        answered: &[&str],
+        now: Timestamp,
+    ) -> bool {
         match self.level {
             NotifyLevel::None => false,
             NotifyLevel::All => self.muted_until.is_none_or(|until| until <= now),
-            NotifyLevel::Mentions => {
-                message.mentions_of(user_id)
-                    || message
-                        .reply_preview
-                        .as_ref()
-                        .is_some_and(|p| p.sender_id == user_id)
-            }
+            NotifyLevel::Mentions => message.mentions_of(user_id) || answered.contains(&user_id),
         }
     }
 }

@@ -466,6 +466,23 @@ pub async fn notification_levels_decide_who_is_pushed(h: Harness) {
     })
     .await;
 
+    // 5. carol starts a thread (carol is the sender: not pushed to her); 6. a reply in it
+    //    reaches carol too.
+    let thread_root = h.send(&room, carol, 5, "carol's plan").await;
+    let models::events::Event::MessageCreated { message: root } = &thread_root else {
+        unreachable!()
+    };
+    // Stored, as the writer stores every message.
+    h.rooms
+        .insert_messages(std::slice::from_ref(root))
+        .await
+        .unwrap();
+    let root_id = root.id.clone();
+    h.send_with(&room, alice, 6, "in the thread", |m| {
+        m.thread_id = Some(root_id)
+    })
+    .await;
+
     let seen = |pushes: Vec<crate::receiver::Push>| -> Vec<(u64, bool)> {
         let mut seen: Vec<(u64, bool)> = pushes
             .iter()
@@ -480,22 +497,37 @@ pub async fn notification_levels_decide_who_is_pushed(h: Harness) {
         seen
     };
     assert_eq!(
-        seen(h.receiver.wait_for(bobs, 4).await),
-        [(1, false), (2, false), (3, true), (4, false)]
+        seen(h.receiver.wait_for(bobs, 6).await),
+        [
+            (1, false),
+            (2, false),
+            (3, true),
+            (4, false),
+            (5, false),
+            (6, false)
+        ]
     );
     assert_eq!(
-        seen(h.receiver.wait_for(freds, 4).await),
-        [(1, false), (2, false), (3, true), (4, false)],
+        seen(h.receiver.wait_for(freds, 6).await),
+        [
+            (1, false),
+            (2, false),
+            (3, true),
+            (4, false),
+            (5, false),
+            (6, false)
+        ],
         "a mute that ended mutes nothing"
     );
     assert_eq!(
-        seen(h.receiver.wait_for(carols, 3).await),
-        [(2, true), (3, true), (4, false)]
+        seen(h.receiver.wait_for(carols, 4).await),
+        [(2, true), (3, true), (4, false), (6, false)],
+        "mentions, @room, a reply to hers, a reply in her thread"
     );
     h.receiver.settle().await;
     assert_eq!(
         h.receiver.pushes_to(carols).len(),
-        3,
+        4,
         "carol: mentions and replies only"
     );
     assert!(h.receiver.attempts(daves).is_empty(), "dave wants none");
