@@ -1,7 +1,7 @@
 import { useEffect, useId, useState, type FormEvent } from "react";
-import type { User } from "./api";
+import type { Message, Room, User } from "./api";
 import type { ChatClient, State } from "./client";
-import { directPeer, roomTitle } from "./names";
+import { dayOf, directPeer, roomTitle, timeOf, userName } from "./names";
 
 interface Props {
   client: ChatClient;
@@ -48,6 +48,11 @@ export function Sidebar({ client, state, onOpen }: Props) {
             // While we are offline ourselves, nobody's presence is known.
             const known = state.connection === "online";
             const typing = Object.keys(state.typing[id] ?? {}).length > 0;
+            // The latest message of the timeline: from the held history, else the list's own.
+            const held = state.history[id];
+            const last =
+              (held?.loaded ? held.messages.filter((m) => !m.thread_id && m.kind !== "system").at(-1) : undefined) ??
+              state.latest[id];
             return (
               <li key={id}>
                 <button
@@ -62,7 +67,15 @@ export function Sidebar({ client, state, onOpen }: Props) {
                     {peer && known && <span className={`dot ${online ? "on" : "off"}`} />}
                   </span>
                   <span className="room-text">
-                    <span className="room-name">{title}</span>
+                    <span className="room-name">
+                      {title}
+                      {last && (
+                        <time className="room-time" dateTime={last.created_at}>
+                          {whenOf(last.created_at)}
+                        </time>
+                      )}
+                    </span>
+                    {last && <span className="room-last">{lastLine(state, room, last)}</span>}
                     <span className="room-sub">
                       {typing
                         ? "typing…"
@@ -247,4 +260,22 @@ function NewGroup({ client, onDone }: { client: ChatClient; onDone: (roomId?: st
       </div>
     </form>
   );
+}
+
+/** A room's latest message in one line: who wrote it (in groups, or "You"), and its text. */
+function lastLine(state: State, room: Room, m: Message): string {
+  const text = m.deleted
+    ? "Message deleted"
+    : m.body
+      ? m.body.replace(/\s+/g, " ")
+      : m.attachments.length > 0
+        ? `📎 ${m.attachments[0]!.filename}`
+        : "";
+  const who = m.sender_id === state.me.id ? "You" : room.kind === "group" ? userName(state.users, m.sender_id) : null;
+  return who ? `${who}: ${text}` : text;
+}
+
+/** The time of the latest message: the hour today, else the day. */
+function whenOf(iso: string): string {
+  return dayOf(iso) === "Today" ? timeOf(iso) : dayOf(iso);
 }

@@ -81,6 +81,8 @@ export interface State {
   active: string | null;
   /** Thread root → its replies fetched with the thread API (live ones are in `history`). */
   threads: Record<string, Message[]>;
+  /** Each room's latest message of its timeline, for the room list (held history wins). */
+  latest: Record<string, Message>;
 }
 
 type Ack<T> = ({ ok: true } & T) | { ok: false; error: { code: string; message: string; retry_after_ms?: number } };
@@ -257,6 +259,7 @@ export class ChatClient {
       users,
       active: null,
       threads: {},
+      latest: {},
     };
     this.socket = io({
       auth: (cb) => {
@@ -355,6 +358,10 @@ export class ChatClient {
         m.id === e.message_id ? { ...m, deleted: true, body: "", attachments: [], reactions: [] } : m,
       );
       const gone = messages.find((m) => m.id === e.message_id);
+      const held = this.state.latest[e.room_id];
+      if (held?.id === e.message_id) {
+        this.set({ latest: { ...this.state.latest, [e.room_id]: { ...held, deleted: true, body: "", attachments: [] } } });
+      }
       this.set({
         history: { ...this.state.history, [e.room_id]: { ...h, messages: gone ? withPreviewsOf(messages, [gone]) : messages } },
       });
@@ -533,6 +540,29 @@ export class ChatClient {
     for (const r of rooms) byId[r.id] = r;
     this.set({ rooms: byId, order: rooms.map((r) => r.id) });
     this.resolveUsers(rooms.flatMap((r) => r.members));
+    void this.loadLatestMessages(rooms.filter((r) => r.last_seq > 0).map((r) => r.id));
+  }
+
+  /** The last message of each of these rooms, for the room list (a few requests at a time). */
+  private async loadLatestMessages(roomIds: string[]): Promise<void> {
+    const todo = roomIds.filter((id) => !this.state.latest[id] && !this.state.history[id]?.loaded);
+    for (let i = 0; i < todo.length; i += 4) {
+      const answers = await Promise.all(
+        todo.slice(i, i + 4).map((id) =>
+          this.api
+            .call<{ messages: Message[] }>("GET", `/api/rooms/${id}/messages?limit=5`)
+            .then((page) => ({ id, messages: page.messages }))
+            .catch(() => null),
+        ),
+      );
+      const latest = { ...this.state.latest };
+      for (const a of answers) {
+        const last = a?.messages.filter((m) => !m.thread_id).at(-1);
+        if (a && last && (latest[a.id]?.seq ?? 0) < last.seq) latest[a.id] = last;
+      }
+      this.set({ latest });
+      this.resolveUsers(people(Object.values(latest)));
+    }
   }
 
   private putRoom(room: Room, bump = false): void {
@@ -675,6 +705,7 @@ export class ChatClient {
     if (messages.length === 0) return;
     const history = { ...this.state.history };
     const pending = { ...this.state.pending };
+    const latestNow = { ...this.state.latest };
     const gaps = new Set<string>();
     for (const m of messages) {
       const h = history[m.room_id] ?? emptyHistory();
@@ -683,6 +714,7 @@ export class ChatClient {
       if (m.sender_id === this.state.me.id && pending[m.room_id]) {
         pending[m.room_id] = pending[m.room_id]!.filter((p) => p.client_id !== m.client_id);
       }
+      if (!m.thread_id && m.kind !== "system" && (latestNow[m.room_id]?.seq ?? 0) <= m.seq) latestNow[m.room_id] = m;
       const room = this.state.rooms[m.room_id];
       if (room && m.seq > room.last_seq) {
         // Our own messages are not news to us (the server counts them until we say `read`),
@@ -698,7 +730,7 @@ export class ChatClient {
         this.loadRooms().catch(() => undefined);
       }
     }
-    this.set({ history, pending });
+    this.set({ history, pending, latest: latestNow });
     this.resolveUsers(people(messages));
     // The cursor is taken after the merge: it ends before the hole, so `sync` fills it.
     if (gaps.size > 0 && this.socket.connected) {
@@ -713,6 +745,8 @@ export class ChatClient {
    * copy unless that one is later. One past the end of what we hold is new to us.
    */
   private updated(m: Message): void {
+    const held = this.state.latest[m.room_id];
+    if (held?.id === m.id) this.set({ latest: { ...this.state.latest, [m.room_id]: newer(held, m) } });
     if (typeof m.rev === "number" && m.rev > (this.seenRevs.get(m.room_id) ?? 0)) {
       this.seenRevs.set(m.room_id, m.rev);
     }

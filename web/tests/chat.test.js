@@ -305,6 +305,9 @@ describe("chatting in the browser", () => {
   it("the tab title counts unread messages", async () => {
     await bob.page.getByRole("button", { name: "Back to conversations" }).click();
     await say(alice, "Title check");
+    // The list shows the latest message and its time.
+    await visible(roomButton(bob, "Alice").locator(".room-last").filter({ hasText: "Title check" }));
+    await visible(roomButton(bob, "Alice").locator("time.room-time"));
     await until("bob's tab title shows the unread count", async () => {
       const title = await bob.page.title();
       if (/^\(\d+\) Chat$/.test(title)) return true;
@@ -443,6 +446,9 @@ describe("chatting in the browser", () => {
     await bob.page.reload();
     await connection(bob, "online");
     await unreadIs(bob, "Alice", 130);
+    // Fresh from a reload, the list fetches each room's latest message itself.
+    await visible(roomButton(bob, "Alice").locator(".room-last").filter({ hasText: "Old news 130" }));
+    await visible(roomButton(bob, "Weekend trip").locator(".room-last").filter({ hasText: "Alice: Ready, @bob see you" }));
     await roomButton(bob, "Alice").click();
     await visible(message(bob, "Old news 130"));
     assert.equal(await message(bob, "Hi Bob").count(), 0, "only the latest page is loaded at first");

@@ -30,8 +30,12 @@ export const connection = (user, state) =>
 
 export const messages = (user) => user.page.getByRole("log");
 export const message = (user, text) => messages(user).locator("li.msg").filter({ hasText: text });
+/** A room of the list, by its name (not by the latest message it shows). */
 export const roomButton = (user, name) =>
-  user.page.getByRole("navigation", { name: "Conversations" }).locator("button.room").filter({ hasText: name });
+  user.page
+    .getByRole("navigation", { name: "Conversations" })
+    .locator("button.room")
+    .filter({ has: user.page.locator(".room-name", { hasText: name }) });
 export const unread = (user, name) => roomButton(user, name).locator("[data-unread]");
 /** Waits until the room's unread badge shows `n`. */
 export async function unreadIs(user, name, n) {
