@@ -204,7 +204,14 @@ pub trait ChatStore: Send + Sync + 'static {
     /// user or the whole room.
     async fn unread_mentions(&self, room_id: &str, user_id: &str, after_seq: u64) -> Result<u64>;
     /// The member's notification setting for the room (the default, `all`, until set).
-    async fn notifications(&self, room_id: &str, user_id: &str) -> Result<Notifications>;
+    async fn notifications(&self, room_id: &str, user_id: &str) -> Result<Notifications> {
+        let ids = [user_id.to_string()];
+        Ok(self
+            .notifications_of(room_id, &ids)
+            .await?
+            .remove(user_id)
+            .unwrap_or_default())
+    }
     /// Sets the member's notification setting for the room.
     async fn set_notifications(
         &self,

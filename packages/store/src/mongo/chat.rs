@@ -722,15 +722,6 @@ impl ChatStore for MongoStore {
         found.map(MessageDoc::into_message).transpose()
     }
 
-    async fn notifications(&self, room_id: &str, user_id: &str) -> Result<Notifications> {
-        let ids = [user_id.to_string()];
-        Ok(self
-            .notifications_of(room_id, &ids)
-            .await?
-            .remove(user_id)
-            .unwrap_or_default())
-    }
-
     async fn set_notifications(
         &self,
         room_id: &str,

@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use models::Timestamp;
-use models::chat::{
-    FileRef, Message, Notifications, NotifyLevel, Reaction, RoomKind, ThreadSummary,
-};
+use models::chat::{FileRef, Message, Notifications, NotifyLevel, RoomKind};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
@@ -165,10 +163,7 @@ impl SqliteStore {
     /// message's new state in one transaction, if the message is still at `base_rev` and not
     /// deleted.
     pub async fn change_message(&self, change: MessageChange) -> Result<ChangeOutcome> {
-        let attachments = attachments_json(&change.message.attachments)?;
-        let reactions = reactions_json(&change.message.reactions)?;
-        let mentions = ids_json(&change.message.mentions)?;
-        let thread = thread_json(change.message.thread.as_ref())?;
+        let encoded = Changeable::of(&change.message)?;
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut message = change.message;
@@ -200,13 +195,13 @@ impl SqliteStore {
                             message.id,
                             message.room_id,
                             message.body,
-                            attachments,
+                            encoded.attachments,
                             message.edited_at.map(Timestamp::millis),
                             message.rev,
-                            reactions,
-                            mentions,
+                            encoded.reactions,
+                            encoded.mentions,
                             message.mentions_room,
-                            thread
+                            encoded.thread
                         ])?;
                     }
                     ChangeOutcome::Applied(Box::new(message))
@@ -311,9 +306,36 @@ fn sequence_one(
     Ok(Some((message, true)))
 }
 
+/// `value` as the JSON text a column holds.
+fn to_json<T: serde::Serialize + ?Sized>(what: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(format!("encoding {what}: {e}")))
+}
+
 fn attachments_json(attachments: &[FileRef]) -> Result<String> {
-    serde_json::to_string(attachments)
-        .map_err(|e| Error::Internal(format!("encoding attachments: {e}")))
+    to_json("attachments", attachments)
+}
+
+/// What a change may alter in a message, encoded for its JSON columns.
+struct Changeable {
+    attachments: String,
+    reactions: String,
+    mentions: String,
+    thread: Option<String>,
+}
+
+impl Changeable {
+    fn of(message: &Message) -> Result<Self> {
+        Ok(Changeable {
+            attachments: attachments_json(&message.attachments)?,
+            reactions: to_json("reactions", &message.reactions)?,
+            mentions: to_json("mentions", &message.mentions)?,
+            thread: message
+                .thread
+                .as_ref()
+                .map(|t| to_json("a thread", t))
+                .transpose()?,
+        })
+    }
 }
 
 fn level_name(level: NotifyLevel) -> &'static str {
@@ -330,22 +352,6 @@ fn level_of(name: &str) -> NotifyLevel {
         "none" => NotifyLevel::None,
         _ => NotifyLevel::All,
     }
-}
-
-fn thread_json(thread: Option<&ThreadSummary>) -> Result<Option<String>> {
-    thread
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| Error::Internal(format!("encoding a thread: {e}")))
-}
-
-fn ids_json(ids: &[String]) -> Result<String> {
-    serde_json::to_string(ids).map_err(|e| Error::Internal(format!("encoding ids: {e}")))
-}
-
-fn reactions_json(reactions: &[Reaction]) -> Result<String> {
-    serde_json::to_string(reactions)
-        .map_err(|e| Error::Internal(format!("encoding reactions: {e}")))
 }
 
 fn kind_name(kind: RoomKind) -> &'static str {
@@ -460,6 +466,48 @@ fn insert_message_if_new(
 ) -> rusqlite::Result<bool> {
     let sql = format!("{INSERT_MESSAGE} ON CONFLICT DO NOTHING");
     Ok(execute_insert(conn, &sql, message, attachments)? == 1)
+}
+
+/// A page of a room's messages (of one thread's replies, with `thread`), ascending by `seq`, at
+/// most `limit` long. Both directions walk the (room_id, seq) index, or the thread index, from
+/// the bound outwards.
+fn page_of(
+    conn: &Connection,
+    room_id: &str,
+    thread: Option<&str>,
+    page: Page,
+    limit: usize,
+) -> rusqlite::Result<Vec<Message>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // A bound past the largest storable seq acts as that largest one.
+    let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
+    let (condition, bound, newest_first) = match page {
+        Page::Before(None) => ("", None, true),
+        Page::Before(Some(before)) => ("AND seq < ?2", Some(bound(before)), true),
+        Page::After(after) => ("AND seq > ?2", Some(bound(after)), false),
+    };
+    let order = if newest_first { "DESC" } else { "ASC" };
+    let in_thread = if thread.is_some() {
+        "AND thread_id = ?4"
+    } else {
+        ""
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages
+         WHERE room_id = ?1 {in_thread} {condition}
+         ORDER BY seq {order} LIMIT ?3"
+    ))?;
+    // `Before(None)` has no `?2`, but a statement's parameter count is its highest number
+    // (`?3` or `?4`), so binding one is harmless.
+    let rows = match thread {
+        Some(root) => stmt.query_map(params![room_id, bound, limit, root], message_from_row)?,
+        None => stmt.query_map(params![room_id, bound, limit], message_from_row)?,
+    };
+    let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    if newest_first {
+        messages.reverse();
+    }
+    Ok(messages)
 }
 
 /// `[]` without encoding for the usual empty list.
@@ -709,15 +757,6 @@ impl ChatStore for SqliteStore {
         .await
     }
 
-    async fn notifications(&self, room_id: &str, user_id: &str) -> Result<Notifications> {
-        let ids = [user_id.to_string()];
-        Ok(self
-            .notifications_of(room_id, &ids)
-            .await?
-            .remove(user_id)
-            .unwrap_or_default())
-    }
-
     async fn set_notifications(
         &self,
         room_id: &str,
@@ -837,66 +876,19 @@ impl ChatStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Message>> {
         let (room_id, root_id) = (room_id.to_owned(), root_id.to_owned());
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
-        self.call(move |conn| {
-            let (condition, bound, newest_first) = match page {
-                Page::Before(None) => ("", None, true),
-                Page::Before(Some(before)) => ("AND seq < ?3", Some(bound(before)), true),
-                Page::After(after) => ("AND seq > ?3", Some(bound(after)), false),
-            };
-            let order = if newest_first { "DESC" } else { "ASC" };
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages
-                 WHERE room_id = ?1 AND thread_id = ?2 {condition}
-                 ORDER BY seq {order} LIMIT ?4"
-            ))?;
-            let rows = stmt.query_map(params![room_id, root_id, bound, limit], message_from_row)?;
-            let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            if newest_first {
-                messages.reverse();
-            }
-            Ok(messages)
-        })
-        .await
+        self.call(move |conn| page_of(conn, &room_id, Some(&root_id), page, limit))
+            .await
     }
 
     async fn messages(&self, room_id: &str, page: Page, limit: usize) -> Result<Vec<Message>> {
         let room_id = room_id.to_owned();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // A bound past the largest storable seq acts as that largest one.
-        let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
-        self.call(move |conn| {
-            // Both directions walk the (room_id, seq) index from the bound outwards.
-            let (condition, bound, newest_first) = match page {
-                Page::Before(None) => ("", None, true),
-                Page::Before(Some(before)) => ("AND seq < ?2", Some(bound(before)), true),
-                Page::After(after) => ("AND seq > ?2", Some(bound(after)), false),
-            };
-            let order = if newest_first { "DESC" } else { "ASC" };
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages
-                 WHERE room_id = ?1 {condition}
-                 ORDER BY seq {order} LIMIT ?3"
-            ))?;
-            // `Before(None)` has no `?2`, but a statement's parameter count is its highest
-            // number (`?3`), so binding one is harmless.
-            let rows = stmt.query_map(params![room_id, bound, limit], message_from_row)?;
-            let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            if newest_first {
-                messages.reverse();
-            }
-            Ok(messages)
-        })
-        .await
+        self.call(move |conn| page_of(conn, &room_id, None, page, limit))
+            .await
     }
 
     async fn apply_change(&self, message: &Message) -> Result<bool> {
         let message = message.clone();
-        let attachments = attachments_json(&message.attachments)?;
-        let reactions = reactions_json(&message.reactions)?;
-        let mentions = ids_json(&message.mentions)?;
-        let thread = thread_json(message.thread.as_ref())?;
+        let encoded = Changeable::of(&message)?;
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut changed =
@@ -911,12 +903,12 @@ impl ChatStore for SqliteStore {
                     message.body,
                     message.edited_at.map(Timestamp::millis),
                     message.rev,
-                    reactions,
-                    mentions,
+                    encoded.reactions,
+                    encoded.mentions,
                     message.mentions_room,
-                    thread
+                    encoded.thread
                 ])? == 1;
-            if !changed && insert_message_if_new(&tx, &message, &attachments)? {
+            if !changed && insert_message_if_new(&tx, &message, &encoded.attachments)? {
                 tx.prepare_cached(BUMP_ROOM)?.execute(params![
                     message.room_id,
                     message.seq,
