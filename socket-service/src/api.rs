@@ -18,7 +18,7 @@ use socketioxide::adapter::Adapter;
 use store::{Page, RoomRecord};
 use token::{AuthUser, Verifier};
 
-use crate::chat::Chat;
+use crate::chat::{Chat, HistoryPage};
 use crate::emit::Emitter;
 use crate::{Error, Result};
 
@@ -210,6 +210,28 @@ struct HistoryQuery {
     limit: Option<usize>,
 }
 
+impl HistoryQuery {
+    /// The page asked for: after `after_seq` when given, else before `before_seq` (the latest).
+    fn page(&self) -> Page {
+        match self.after_seq {
+            Some(after) => Page::After(after),
+            None => Page::Before(self.before_seq),
+        }
+    }
+
+    /// With both bounds, the messages between them: the page after `after_seq` cut at
+    /// `before_seq` (nothing more to come when it was cut).
+    fn keep_between(&self, page: &mut HistoryPage) {
+        if let (Some(_), Some(before)) = (self.after_seq, self.before_seq) {
+            let all = page.messages.len();
+            page.messages.retain(|m| m.seq < before);
+            if page.messages.len() < all {
+                page.has_more = false;
+            }
+        }
+    }
+}
+
 async fn messages<A: Adapter>(
     State(state): State<RoomsState<A>>,
     caller: AuthUser,
@@ -219,21 +241,8 @@ async fn messages<A: Adapter>(
     let Query(query) = query.map_err(|e| Error::Invalid(e.body_text()))?;
     let limit = Chat::page_limit(query.limit)?;
     state.chat.require_member(&id, &caller.id).await?;
-    let mut page = match query.after_seq {
-        Some(after) => state.chat.history(&id, Page::After(after), limit).await?,
-        None => {
-            let before = Page::Before(query.before_seq);
-            state.chat.history(&id, before, limit).await?
-        }
-    };
-    // Both bounds: the messages between them.
-    if let (Some(_), Some(before)) = (query.after_seq, query.before_seq) {
-        let all = page.messages.len();
-        page.messages.retain(|m| m.seq < before);
-        if page.messages.len() < all {
-            page.has_more = false;
-        }
-    }
+    let mut page = state.chat.history(&id, query.page(), limit).await?;
+    query.keep_between(&mut page);
     Ok(Json(
         json!({"messages": page.messages, "has_more": page.has_more}),
     ))
@@ -278,18 +287,11 @@ async fn thread<A: Adapter>(
     let Query(query) = query.map_err(|e| Error::Invalid(e.body_text()))?;
     let limit = Chat::page_limit(query.limit)?;
     state.chat.require_member(&id, &caller.id).await?;
-    let page = match query.after_seq {
-        Some(after) => Page::After(after),
-        None => Page::Before(query.before_seq),
-    };
-    let (root, mut replies) = state.chat.thread(&id, &message_id, page, limit).await?;
-    if let (Some(_), Some(before)) = (query.after_seq, query.before_seq) {
-        let all = replies.messages.len();
-        replies.messages.retain(|m| m.seq < before);
-        if replies.messages.len() < all {
-            replies.has_more = false;
-        }
-    }
+    let (root, mut replies) = state
+        .chat
+        .thread(&id, &message_id, query.page(), limit)
+        .await?;
+    query.keep_between(&mut replies);
     Ok(Json(json!({
         "root": root,
         "messages": replies.messages,

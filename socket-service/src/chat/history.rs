@@ -103,6 +103,20 @@ impl Chat {
         let limit = limit.clamp(1, MAX_PAGE);
         let stored = self.deps.store.messages(room_id, page, limit + 1).await?;
         let recent = self.deps.sequencer.recent(room_id, page, limit + 1).await?;
+        self.current_page(room_id, stored, recent, page, limit)
+            .await
+    }
+
+    /// One page of `limit` from the store's page and the recent log's (each read with one more
+    /// than `limit`), in the messages' current state.
+    pub(super) async fn current_page(
+        &self,
+        room_id: &str,
+        stored: Vec<Message>,
+        recent: Vec<Message>,
+        page: Page,
+        limit: usize,
+    ) -> Result<HistoryPage> {
         let mut by_seq: BTreeMap<u64, Message> = recent.into_iter().map(|m| (m.seq, m)).collect();
         // The store's copy wins over the log's: it carries the changes it has stored.
         by_seq.extend(stored.into_iter().map(|m| (m.seq, m)));

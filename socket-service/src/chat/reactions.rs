@@ -6,7 +6,6 @@
 use models::chat::{Message, is_reaction_emoji};
 use models::events::Event;
 use models::socket::ReactionPayload;
-use rate_limit::Decision;
 
 use super::Chat;
 use crate::{Error, Result};
@@ -34,15 +33,7 @@ impl Chat {
             ));
         }
         self.require_member(&p.room_id, user_id).await?;
-        if let Decision::Limited { retry_after } = self
-            .deps
-            .limiter
-            .hit(&format!("send:{user_id}"), self.limits.send_rate)
-            .await?
-        {
-            tracing::info!(%user_id, retry_after_ms = retry_after.as_millis() as u64, "send rate limit hit (reaction)");
-            return Err(Error::RateLimited(retry_after));
-        }
+        self.hit_send_rate(user_id, "reaction").await?;
         let changed = self
             .change(&p.room_id, &p.message_id, |mut message| {
                 if message.deleted {

@@ -271,16 +271,24 @@ impl Chat {
         if !self.deps.handoff.is_available() {
             return Err(Error::Unavailable("the hand-off is down".into()));
         }
+        self.hit_send_rate(user_id, "message").await?;
+        Ok((body, attachments, answered))
+    }
+
+    /// Counts one send of `what` (a message, a reaction) against the user's send rate, shared
+    /// by all their sockets; `rate_limited` past it.
+    pub(super) async fn hit_send_rate(&self, user_id: &str, what: &'static str) -> Result<()> {
         if let Decision::Limited { retry_after } = self
             .deps
             .limiter
             .hit(&format!("send:{user_id}"), self.limits.send_rate)
             .await?
         {
-            tracing::info!(%user_id, retry_after_ms = retry_after.as_millis() as u64, "send rate limit hit");
+            let retry_after_ms = retry_after.as_millis() as u64;
+            tracing::info!(%user_id, what, retry_after_ms, "send rate limit hit");
             return Err(Error::RateLimited(retry_after));
         }
-        Ok((body, attachments, answered))
+        Ok(())
     }
 
     /// The files a message may carry: `ready` files of the same room, uploaded by the sender

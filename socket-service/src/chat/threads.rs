@@ -4,8 +4,6 @@
 //! rises, members get `message:updated`). A thread's root is a top-level message: not itself a
 //! reply in a thread. Deleting the root keeps its thread.
 
-use std::collections::BTreeMap;
-
 use models::chat::{Message, ThreadSummary};
 use models::events::Event;
 use store::Page;
@@ -85,29 +83,19 @@ impl Chat {
             .thread_messages(room_id, root_id, page, limit + 1)
             .await?;
         // Replies the writer has not stored yet are in the room's recent log.
-        let recent = self
+        let recent: Vec<Message> = self
             .deps
             .sequencer
             .recent(room_id, page, MAX_PAGE)
             .await?
             .into_iter()
-            .filter(|m| m.thread_id.as_deref() == Some(root_id));
-        let mut by_seq: BTreeMap<u64, Message> = recent.map(|m| (m.seq, m)).collect();
-        by_seq.extend(stored.into_iter().map(|m| (m.seq, m)));
-        let mut messages: Vec<Message> = by_seq.into_values().collect();
-        let has_more = messages.len() > limit;
-        if has_more {
-            match page {
-                Page::After(_) => messages.truncate(limit),
-                Page::Before(_) => {
-                    messages.drain(..messages.len() - limit);
-                }
-            }
-        }
-        self.deps.sequencer.current(room_id, &mut messages).await?;
-        self.with_reply_previews(room_id, &mut messages).await?;
+            .filter(|m| m.thread_id.as_deref() == Some(root_id))
+            .collect();
+        let replies = self
+            .current_page(room_id, stored, recent, page, limit)
+            .await?;
         self.with_reply_previews(room_id, std::slice::from_mut(&mut root))
             .await?;
-        Ok((root, HistoryPage { messages, has_more }))
+        Ok((root, replies))
     }
 }
