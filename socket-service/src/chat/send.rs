@@ -175,8 +175,12 @@ impl Chat {
         // A retry publishes again unless the original's hand-off is known to have completed:
         // a node that died between sequencing and publishing leaves the message only in the
         // sequencer, and the sender's retry must complete the hand-off.
-        let publishes = !sequenced.handed_off
-            && (sequenced.fresh || !self.original_handed_off(&sequenced.message).await?);
+        let original = if sequenced.fresh || sequenced.handed_off {
+            None
+        } else {
+            Some(self.original_hand_off(&sequenced.message).await?)
+        };
+        let publishes = !sequenced.handed_off && original != Some(HandOffState::Done);
         let published = if publishes {
             self.deps
                 .handoff
@@ -187,10 +191,12 @@ impl Chat {
         } else {
             Ok(())
         };
-        // A message is broadcast by the attempt that hands it off: the first, or a retry whose
-        // original never completed its hand-off (and so was never broadcast; members that got
-        // it through `sync` meanwhile drop the copy by its `seq`).
-        if sequenced.fresh || (publishes && published.is_ok()) {
+        // A message is broadcast by its first attempt, or by a retry whose original's publish
+        // is known to have failed (so it was never broadcast). An original whose outcome never
+        // got recorded (its node died) may have been broadcast already: its retry broadcasts
+        // nothing, and members that missed it fill the gap in `seq` with `sync`.
+        let never_broadcast = original == Some(HandOffState::Failed);
+        if sequenced.fresh || (never_broadcast && published.is_ok()) {
             let broadcast = published.is_ok().then(|| sequenced.message.clone());
             self.broadcast_order
                 .settle(&p.room_id, sequenced.message.seq, broadcast)
@@ -349,19 +355,19 @@ impl Chat {
     /// A retry that arrives while the original's hand-off may still be in flight (on this or
     /// another node) waits for its outcome instead of publishing a second copy; once that
     /// hand-off is overdue (its node died, or it failed), the retry completes it itself.
-    async fn original_handed_off(&self, original: &Message) -> Result<bool> {
+    /// `Pending` when the outcome is still unknown once that window has passed.
+    async fn original_hand_off(&self, original: &Message) -> Result<HandOffState> {
         const IN_FLIGHT: i64 = 6_000;
         let deadline = original.created_at.millis() + IN_FLIGHT;
         loop {
             match self.deps.sequencer.hand_off_state(original).await? {
-                HandOffState::Done => return Ok(true),
-                HandOffState::Failed => return Ok(false),
                 HandOffState::Pending if Timestamp::now().millis() >= deadline => {
-                    return Ok(false);
+                    return Ok(HandOffState::Pending);
                 }
                 HandOffState::Pending => {
                     tokio::time::sleep(std::time::Duration::from_millis(25)).await;
                 }
+                settled => return Ok(settled),
             }
         }
     }
