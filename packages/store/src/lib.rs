@@ -6,6 +6,7 @@
 //! - [`chat`]: rooms, memberships, messages and read pointers ([`ChatStore`]).
 //! - [`push`]: web-push subscriptions ([`PushStore`]).
 //! - [`files`]: file metadata ([`FileStore`]).
+//! - [`search`]: the message search index ([`SearchStore`]) and its text rules.
 //! - [`mongo`], [`sqlite`]: the two implementations.
 //! - [`error`]: the one error type both return.
 
@@ -15,6 +16,7 @@ pub mod error;
 pub mod files;
 pub mod mongo;
 pub mod push;
+pub mod search;
 pub mod sqlite;
 
 pub use auth::{AuthStore, Consumed, NewRefreshToken, UserRecord};
@@ -25,4 +27,5 @@ pub use error::{Error, Result};
 pub use files::{FileRecord, FileState, FileStore};
 pub use mongo::MongoStore;
 pub use push::{PushStore, PushSubscription};
+pub use search::{Candidate, Found, SearchCursor, SearchQuery, SearchStore};
 pub use sqlite::SqliteStore;

@@ -6,9 +6,10 @@
 //!
 //! Collections: `users`, `token_families`, `refresh_tokens` ([`AuthStore`], here), and `rooms`,
 //! `messages`, `read_pointers` ([`crate::ChatStore`], in the `chat` submodule),
-//! `push_subscriptions` ([`crate::PushStore`], in `push`) and `files` ([`crate::FileStore`],
-//! in `files`). Indexes are created at [`MongoStore::connect`]; creating an existing index
-//! is a no-op, so every instance does it.
+//! `push_subscriptions` ([`crate::PushStore`], in `push`), `files` ([`crate::FileStore`],
+//! in `files`) and `message_search` ([`crate::SearchStore`], in `search`). Indexes are
+//! created at [`MongoStore::connect`]; creating an existing index is a no-op, so every
+//! instance does it.
 //!
 //! Every query here is also run against nx-27017, the MongoDB-wire stand-in of the tests, and
 //! avoids the few forms it gets wrong (noted where they matter); each form used means the same
@@ -30,6 +31,7 @@ use crate::{Error, Result};
 mod chat;
 mod files;
 mod push;
+mod search;
 
 /// Applied unless the URL sets its own: the driver's defaults (30 s to select a server) would
 /// keep a request hanging long after a down database should have produced a 503.
@@ -116,6 +118,7 @@ impl MongoStore {
             .map_err(map_err)?;
         self.create_chat_indexes().await?;
         self.create_push_indexes().await?;
+        self.create_search_indexes().await?;
         self.create_file_indexes().await
     }
 }

@@ -14,7 +14,7 @@
 //!
 //! [`AuthStore`] is implemented here, [`crate::ChatStore`] (and the embedded message sequencer,
 //! [`SqliteStore::sequence_message`]) in the `chat` submodule, [`crate::PushStore`] in `push`,
-//! [`crate::FileStore`] in `files`.
+//! [`crate::FileStore`] in `files`, [`crate::SearchStore`] in `search`.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -31,6 +31,7 @@ use crate::{Error, Result};
 mod chat;
 mod files;
 mod push;
+mod search;
 
 /// How long a statement waits for another process's write lock before giving up as
 /// [`Error::Unavailable`]. Only matters when a second process opens the same file.
@@ -186,7 +187,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS messages_thread ON messages (room_id, thread_id, seq)
         WHERE thread_id IS NOT NULL;
     ",
+    // 11: message search (see the `search` module). The rows of the messages stored before it
+    // are written once the batch has run (`migrate`).
+    search::CREATE_TABLE,
 ];
+
+/// The version that added the search index, which `migrate` fills from the stored messages.
+const SEARCH_VERSION: i64 = 11;
 
 /// The schema version a file has once every migration is applied (its `user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -314,6 +321,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     for (i, batch) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.execute_batch(batch).map_err(map_err)?;
         tracing::info!(version = i + 1, "applied sqlite migration");
+    }
+    if version < SEARCH_VERSION && known >= SEARCH_VERSION {
+        let indexed = search::rebuild(&tx).map_err(map_err)?;
+        tracing::info!(indexed, "built the search index");
     }
     if version < known {
         tx.pragma_update(None, "user_version", known)

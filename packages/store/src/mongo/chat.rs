@@ -218,7 +218,7 @@ impl MessageDoc {
         })
     }
 
-    fn into_message(self) -> Result<Message> {
+    pub(super) fn into_message(self) -> Result<Message> {
         Ok(Message {
             id: self.id,
             room_id: self.room_id,

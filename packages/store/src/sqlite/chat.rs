@@ -13,7 +13,7 @@ use models::chat::{FileRef, Message, Notifications, NotifyLevel, RoomKind};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{SqliteStore, map_err};
+use super::{SqliteStore, map_err, search};
 use crate::chat::{
     ChangeOutcome, ChatStore, Inserted, MemberRoom, MessageChange, NewMessage, Page, RoomRecord,
 };
@@ -22,7 +22,7 @@ use crate::{Error, Result};
 const ROOM_COLUMNS: &str =
     "id, kind, name, created_by, created_at, direct_key, last_seq, last_activity, rev";
 
-const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, client_id, body, attachments, \
+pub(super) const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, client_id, body, attachments, \
      reply_to, created_at, edited_at, deleted, rev, reactions, mentions, mentions_room, thread_id, \
      thread";
 
@@ -167,16 +167,18 @@ impl SqliteStore {
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut message = change.message;
-            let current: Option<(u64, bool)> = tx
-                .prepare_cached("SELECT rev, deleted FROM messages WHERE id = ?1 AND room_id = ?2")?
+            let current: Option<(u64, bool, i64, String)> = tx
+                .prepare_cached(
+                    "SELECT rev, deleted, rowid, body FROM messages WHERE id = ?1 AND room_id = ?2",
+                )?
                 .query_row([&message.id, &message.room_id], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
                 })
                 .optional()?;
             let outcome = match current {
-                None | Some((_, true)) => ChangeOutcome::Gone,
-                Some((rev, false)) if rev != change.base_rev => ChangeOutcome::Stale,
-                Some(_) => {
+                None | Some((_, true, _, _)) => ChangeOutcome::Gone,
+                Some((rev, false, _, _)) if rev != change.base_rev => ChangeOutcome::Stale,
+                Some((_, _, rowid, old_body)) => {
                     message.rev = tx
                         .prepare_cached(
                             "UPDATE rooms SET rev = rev + 1 WHERE id = ?1 RETURNING rev",
@@ -203,6 +205,9 @@ impl SqliteStore {
                             message.mentions_room,
                             encoded.thread
                         ])?;
+                        if message.body != old_body {
+                            search::index_row(&tx, rowid, &message.body)?;
+                        }
                     }
                     ChangeOutcome::Applied(Box::new(message))
                 }
@@ -228,6 +233,11 @@ fn delete_one(
              WHERE id = ?1 AND room_id = ?2 AND deleted = 0",
         )?
         .execute(params![message_id, room_id, rev])?;
+    if changed == 1
+        && let Some((rowid, _)) = search::row_of(conn, message_id)?
+    {
+        search::unindex_row(conn, rowid)?;
+    }
     Ok(changed == 1)
 }
 
@@ -411,7 +421,7 @@ fn load_room(conn: &Connection, filter: &str, value: &str) -> rusqlite::Result<O
     .transpose()
 }
 
-fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     let attachments = serde_json::from_str(row.get_ref(6)?.as_str()?)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, Type::Text, e.into()))?;
     Ok(Message {
@@ -522,13 +532,14 @@ fn insert_message(conn: &Connection, message: &Message, attachments: &str) -> ru
     execute_insert(conn, INSERT_MESSAGE, message, attachments).map(drop)
 }
 
+/// Runs an insert of `message` and indexes its text once stored; how many rows it stored.
 fn execute_insert(
     conn: &Connection,
     sql: &str,
     message: &Message,
     attachments: &str,
 ) -> rusqlite::Result<usize> {
-    conn.prepare_cached(sql)?.execute(params![
+    let stored = conn.prepare_cached(sql)?.execute(params![
         message.id,
         message.room_id,
         message.seq,
@@ -552,7 +563,11 @@ fn execute_insert(
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
-    ])
+    ])?;
+    if stored == 1 && !message.deleted {
+        search::index_row(conn, conn.last_insert_rowid(), &message.body)?;
+    }
+    Ok(stored)
 }
 
 #[async_trait]
@@ -908,6 +923,9 @@ impl ChatStore for SqliteStore {
                     message.mentions_room,
                     encoded.thread
                 ])? == 1;
+            if changed && let Some((rowid, false)) = search::row_of(&tx, &message.id)? {
+                search::index_row(&tx, rowid, &message.body)?;
+            }
             if !changed && insert_message_if_new(&tx, &message, &encoded.attachments)? {
                 tx.prepare_cached(BUMP_ROOM)?.execute(params![
                     message.room_id,

@@ -11,6 +11,8 @@
 //! - [`rooms`], [`messages`]: the shared [`ChatStore`] cases.
 //! - [`push`]: the shared [`store::PushStore`] cases.
 //! - [`files`]: the shared [`FileStore`] cases.
+//! - [`search`]: the shared [`store::SearchStore`] cases, with the [`ChatStore`] writes that
+//!   feed them.
 //! - [`sqlite`], [`mongo`]: what only one implementation has (reopening a file, the embedded
 //!   sequencer, a down server).
 
@@ -19,6 +21,7 @@ mod messages;
 mod mongo;
 mod push;
 mod rooms;
+mod search;
 mod sqlite;
 mod tokens;
 mod users;
