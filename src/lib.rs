@@ -75,6 +75,7 @@ pub async fn run(
         users: store.clone(),
         store: store.clone(),
         files: store.clone(),
+        search: store.clone(),
         sequencer: Arc::new(sequencer::StoreSequencer::new((*store).clone())),
         handoff: Arc::new(handoff::EmbeddedHandOff::new(
             Arc::new(db_writer::EmbeddedWriter(writer)),

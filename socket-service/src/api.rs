@@ -1,5 +1,5 @@
 //! The rooms API (`/api/rooms`): creating groups and direct rooms, membership, history and read
-//! pointers. Membership changes take effect on live sockets at once: the user's sockets join or
+//! pointers; and message search (`/api/search/messages`). Membership changes take effect on live sockets at once: the user's sockets join or
 //! leave the room's Socket.IO room and get `room:added` / `room:removed`, and every member gets
 //! the room as it is now (`room:updated`).
 
@@ -69,6 +69,7 @@ pub fn router<A: Adapter>(state: RoomsState<A>) -> Router {
         .route("/api/rooms/{id}/reads", get(reads::<A>))
         .route("/api/rooms/{id}/notifications", put(notifications::<A>))
         .route("/api/rooms/{id}/threads/{message_id}", get(thread::<A>))
+        .route("/api/search/messages", get(search::<A>))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
@@ -297,4 +298,32 @@ async fn thread<A: Adapter>(
         "messages": replies.messages,
         "has_more": replies.has_more,
     })))
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    room_id: Option<String>,
+    before: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Messages of the caller's rooms that a query finds, newest first.
+async fn search<A: Adapter>(
+    State(state): State<RoomsState<A>>,
+    caller: AuthUser,
+    query: std::result::Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>> {
+    let Query(p) = query.map_err(|e| Error::Invalid(e.body_text()))?;
+    let page = state
+        .chat
+        .search(
+            &caller.id,
+            p.q.as_deref(),
+            p.room_id.as_deref(),
+            p.before.as_deref(),
+            p.limit,
+        )
+        .await?;
+    Ok(Json(json!({"messages": page.messages, "next": page.next})))
 }

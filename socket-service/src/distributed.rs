@@ -97,6 +97,7 @@ pub async fn run(
         users: store.clone(),
         store: store.clone(),
         files: store.clone(),
+        search: store.clone(),
         sequencer: Arc::new({
             let sequencer = sequencer::RedisSequencer::new(
                 redis.clone(),

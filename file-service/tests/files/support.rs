@@ -134,6 +134,7 @@ impl App {
             users: shared.clone(),
             store: shared.clone(),
             files: shared.clone(),
+            search: shared.clone(),
             sequencer: Arc::new(sequencer::StoreSequencer::new(store.clone())),
             handoff: Arc::new(handoff::EmbeddedHandOff::new(
                 Arc::new(db_writer::Writer::new(shared.clone())),

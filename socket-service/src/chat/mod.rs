@@ -12,6 +12,7 @@
 //! - [`threads`]: replies in a thread, and the summary their root keeps.
 //! - [`history`]: pages of history and `sync` (new messages by `seq`, changes by `rev`).
 //! - [`reads`]: read pointers.
+//! - [`search`]: finding messages across the caller's rooms.
 //! - [`typing`]: who is typing where, and what of it to relay.
 //! - [`rooms`]: rooms as members see them, groups, direct rooms, membership changes.
 
@@ -22,6 +23,7 @@ pub mod reactions;
 pub mod reads;
 pub mod replies;
 pub mod rooms;
+pub mod search;
 pub mod send;
 pub mod threads;
 pub mod typing;
@@ -32,7 +34,7 @@ use handoff::HandOff;
 use presence::Presence;
 use rate_limit::RateLimiter;
 use sequencer::Sequencer;
-use store::{AuthStore, ChatStore, FileStore};
+use store::{AuthStore, ChatStore, FileStore, SearchStore};
 
 use crate::broadcast_order::BroadcastOrder;
 use crate::config::Limits;
@@ -49,6 +51,9 @@ pub struct Deps {
     pub store: Arc<dyn ChatStore>,
     /// File metadata: what a message may attach, and which files its deletion removes.
     pub files: Arc<dyn FileStore>,
+    /// The message search index (the store's own in standalone; fed from events in the
+    /// distributed mode).
+    pub search: Arc<dyn SearchStore>,
     pub sequencer: Arc<dyn Sequencer>,
     pub handoff: Arc<dyn HandOff>,
     pub presence: Arc<dyn Presence>,

@@ -28,6 +28,7 @@ mod reactions;
 mod reads;
 mod replies;
 mod rooms_api;
+mod search;
 mod send;
 mod shapes;
 mod support;
