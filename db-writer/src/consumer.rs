@@ -1,5 +1,7 @@
-//! The RabbitMQ consumer: takes events from the db-writer queue in batches, persists them with
-//! [`Writer::apply`], and acknowledges each delivery only once the store confirmed it.
+//! The RabbitMQ consumer: takes events from one queue in batches, applies them to the store
+//! (the db-writer queue with [`crate::Writer`], the search-index queue with
+//! [`crate::SearchIndexer`]; see [`Apply`]), and acknowledges each delivery only once the
+//! store confirmed it. Its metrics are labelled with the queue (`queue`).
 //!
 //! - **Batches.** Deliveries are gathered until [`ConsumerConfig::batch_max`] of them are in
 //!   hand or [`ConsumerConfig::batch_wait`] has passed since the first; the channel's prefetch
@@ -41,7 +43,12 @@ use service_kit::config::Secret;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::Writer;
+/// What a consumer does with a batch of events: store them, idempotently (a redelivered or
+/// reordered event changes nothing twice). [`store::Error::Unavailable`] requeues the batch.
+#[async_trait::async_trait]
+pub trait Apply: Send + Sync + 'static {
+    async fn apply(&self, events: &[Event]) -> store::Result<()>;
+}
 
 /// How the consumer reaches the broker and sizes its batches.
 #[derive(Debug, Clone)]
@@ -104,15 +111,20 @@ impl ConsumerStatus {
         self.consuming.load(Ordering::Relaxed)
     }
 
-    fn set(&self, consuming: bool) {
+    fn set(&self, queue: ConsumerQueue, consuming: bool) {
         self.consuming.store(consuming, Ordering::Relaxed);
-        metrics::gauge!("chat_writer_consuming").set(if consuming { 1.0 } else { 0.0 });
+        metrics::gauge!("chat_writer_consuming", "queue" => queue.name()).set(if consuming {
+            1.0
+        } else {
+            0.0
+        });
     }
 }
 
-/// The db-writer queue's consumer; see the module docs.
+/// One queue's consumer; see the module docs.
 pub struct Consumer {
-    writer: Arc<Writer>,
+    queue: ConsumerQueue,
+    apply: Arc<dyn Apply>,
     config: ConsumerConfig,
     status: ConsumerStatus,
     attempts: Attempts,
@@ -134,19 +146,31 @@ enum Ended {
 }
 
 impl Consumer {
-    pub fn new(writer: Arc<Writer>, config: ConsumerConfig) -> Self {
+    /// The db-writer queue's consumer, persisting with `writer`.
+    pub fn new(writer: Arc<crate::Writer>, config: ConsumerConfig) -> Self {
         Self::with_status(writer, config, ConsumerStatus::default())
     }
 
     /// [`Consumer::new`] reporting to an existing status handle (made before the consumer, for
     /// readiness checks that start first).
     pub fn with_status(
-        writer: Arc<Writer>,
+        writer: Arc<crate::Writer>,
+        config: ConsumerConfig,
+        status: ConsumerStatus,
+    ) -> Self {
+        Self::of_queue(ConsumerQueue::DbWriter, writer, config, status)
+    }
+
+    /// The consumer of `queue`, handing its batches to `apply`.
+    pub fn of_queue(
+        queue: ConsumerQueue,
+        apply: Arc<dyn Apply>,
         config: ConsumerConfig,
         status: ConsumerStatus,
     ) -> Self {
         Consumer {
-            writer,
+            queue,
+            apply,
             config,
             status,
             attempts: Attempts::default(),
@@ -166,7 +190,7 @@ impl Consumer {
         while !shutdown.is_cancelled() {
             let started = Instant::now();
             let outcome = self.session(&shutdown).await;
-            self.status.set(false);
+            self.status.set(self.queue, false);
             match outcome {
                 Ok(Ended::Shutdown) => break,
                 Err(e) => {
@@ -174,8 +198,9 @@ impl Consumer {
                     if started.elapsed() > Duration::from_secs(10) {
                         delay = FIRST_DELAY;
                     }
-                    tracing::warn!(error = %e, retry_in = ?delay, "db-writer consumer stopped; reconnecting");
-                    metrics::counter!("chat_writer_reconnects_total").increment(1);
+                    tracing::warn!(error = %e, retry_in = ?delay, queue = self.queue.name(), "consumer stopped; reconnecting");
+                    metrics::counter!("chat_writer_reconnects_total", "queue" => self.queue.name())
+                        .increment(1);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.cancelled() => break,
@@ -184,7 +209,7 @@ impl Consumer {
                 }
             }
         }
-        tracing::info!("db-writer consumer stopped");
+        tracing::info!(queue = self.queue.name(), "consumer stopped");
     }
 
     /// One connection: connect, declare, consume batches until shutdown or a failure.
@@ -193,7 +218,7 @@ impl Consumer {
             connected = self.connect() => connected?,
             _ = shutdown.cancelled() => return Ok(Ended::Shutdown),
         };
-        let queue = self.config.topology.queue(ConsumerQueue::DbWriter);
+        let queue = self.config.topology.queue(self.queue);
         let deliveries = channel
             .basic_consume(
                 queue.clone().into(),
@@ -202,13 +227,13 @@ impl Consumer {
                 FieldTable::default(),
             )
             .await?;
-        self.status.set(true);
+        self.status.set(self.queue, true);
         tracing::info!(%queue, "consuming");
 
         let ended = self.consume(&channel, &queue, deliveries, shutdown).await;
         // Closing requeues whatever was prefetched but not settled.
         if connection.status().connected() {
-            let _ = connection.close(200, "db-writer stopping".into()).await;
+            let _ = connection.close(200, "consumer stopping".into()).await;
         }
         ended
     }
@@ -229,7 +254,7 @@ impl Consumer {
             let first = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(Ended::Shutdown),
                 _ = lag.tick() => {
-                    record_lag(channel, queue).await?;
+                    record_lag(channel, queue, self.queue).await?;
                     continue;
                 }
                 next = deliveries.next() => next,
@@ -283,7 +308,7 @@ impl Consumer {
         }
         let attempt = async {
             let properties =
-                ConnectionProperties::default().with_connection_name("db-writer".into());
+                ConnectionProperties::default().with_connection_name(self.queue.name().into());
             let connection = Connection::connect_uri(uri, properties).await?;
             let channel = connection.create_channel().await?;
             handoff::topology::declare(&channel, &self.config.topology).await?;
@@ -325,7 +350,7 @@ impl Consumer {
                         .acker
                         .reject(BasicRejectOptions { requeue: false })
                         .await?;
-                    metrics::counter!("chat_writer_dead_lettered_total", "reason" => "undecodable")
+                    metrics::counter!("chat_writer_dead_lettered_total", "queue" => self.queue.name(), "reason" => "undecodable")
                         .increment(1);
                 }
             }
@@ -333,10 +358,12 @@ impl Consumer {
         if events.is_empty() {
             return Ok(());
         }
-        metrics::histogram!("chat_writer_batch_size").record(events.len() as f64);
+        metrics::histogram!("chat_writer_batch_size", "queue" => self.queue.name())
+            .record(events.len() as f64);
         let started = std::time::Instant::now();
         let outcome = self.apply(&events).await;
-        metrics::histogram!("chat_writer_batch_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("chat_writer_batch_seconds", "queue" => self.queue.name())
+            .record(started.elapsed().as_secs_f64());
         match outcome {
             Ok(()) => {
                 *unavailable_delay = Duration::ZERO;
@@ -359,17 +386,18 @@ impl Consumer {
             }
             Err(e) => {
                 tracing::warn!(error = %e, events = events.len(), "batch failed; applying its events one by one");
-                metrics::counter!("chat_writer_batch_failures_total").increment(1);
+                metrics::counter!("chat_writer_batch_failures_total", "queue" => self.queue.name())
+                    .increment(1);
                 self.one_by_one(events, kept, shutdown, unavailable_delay)
                     .await
             }
         }
     }
 
-    /// [`Writer::apply`] within [`ConsumerConfig::write_timeout`].
+    /// [`Apply::apply`] within [`ConsumerConfig::write_timeout`].
     async fn apply(&self, events: &[Event]) -> store::Result<()> {
         let timeout = self.config.write_timeout;
-        tokio::time::timeout(timeout, self.writer.apply(events))
+        tokio::time::timeout(timeout, self.apply.apply(events))
             .await
             .unwrap_or_else(|_| {
                 Err(store::Error::Unavailable(format!(
@@ -410,7 +438,7 @@ impl Consumer {
                             .reject(BasicRejectOptions { requeue: false })
                             .await?;
                         self.attempts.forget(delivery);
-                        metrics::counter!("chat_writer_dead_lettered_total", "reason" => "failed")
+                        metrics::counter!("chat_writer_dead_lettered_total", "queue" => self.queue.name(), "reason" => "failed")
                             .increment(1);
                     } else {
                         tracing::warn!(
@@ -438,7 +466,8 @@ impl Consumer {
         shutdown: &CancellationToken,
         delay: &mut Duration,
     ) -> Result<(), SessionError> {
-        metrics::counter!("chat_writer_store_unavailable_total").increment(1);
+        metrics::counter!("chat_writer_store_unavailable_total", "queue" => self.queue.name())
+            .increment(1);
         *delay = (*delay * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
         tokio::select! {
             _ = tokio::time::sleep(*delay) => {}
@@ -464,7 +493,11 @@ fn cancelled_by_broker() -> SessionError {
 }
 
 /// Reads the queue's ready-message count (a passive declare) into the lag gauge.
-async fn record_lag(channel: &Channel, queue: &str) -> Result<(), SessionError> {
+async fn record_lag(
+    channel: &Channel,
+    queue: &str,
+    consumer: ConsumerQueue,
+) -> Result<(), SessionError> {
     let declared = channel
         .queue_declare(
             queue.into(),
@@ -475,7 +508,8 @@ async fn record_lag(channel: &Channel, queue: &str) -> Result<(), SessionError> 
             FieldTable::default(),
         )
         .await?;
-    metrics::gauge!("chat_writer_queue_messages").set(f64::from(declared.message_count()));
+    metrics::gauge!("chat_writer_queue_messages", "queue" => consumer.name())
+        .set(f64::from(declared.message_count()));
     Ok(())
 }
 

@@ -4,27 +4,30 @@
 //! - [`writer`]: the rules, written once against [`store::ChatStore`]; the standalone server
 //!   runs them in-process as the embedded hand-off's durable consumer.
 //! - [`consumer`]: the distributed mode's RabbitMQ consumer: batches, acks after the store
-//!   confirmed, dead-letters poison messages, reconnects by itself.
+//!   confirmed, dead-letters poison messages, reconnects by itself. One runs per queue.
+//! - [`search`]: keeping the message search index from the search-index queue.
 //! - [`Config`] and [`run`]: the service as its binary runs it, with `/healthz`, `/readyz`
 //!   and `/metrics`, and beside the consumer the [`sequencer::Reconciler`], which stores what
 //!   the Redis recent log holds but no event ever brought (a node died between sequencing a
 //!   message and publishing it).
 
 pub mod consumer;
+pub mod search;
 pub mod writer;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use handoff::Topology;
+use handoff::{ConsumerQueue, Topology};
 use sequencer::{Reconciler, ReconcilerConfig};
 use service_kit::config::{Backends, ConfigError, Secret, env_or};
 use store::ChatStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use consumer::{Consumer, ConsumerConfig, ConsumerStatus};
+pub use consumer::{Apply, Consumer, ConsumerConfig, ConsumerStatus};
+pub use search::SearchIndexer;
 pub use writer::{EmbeddedWriter, Writer};
 
 /// The service's configuration: defaults in code, overridden by `CHAT_...` variables.
@@ -100,8 +103,8 @@ where
 }
 
 /// Runs the service until `shutdown`: the operations endpoints on `listener` at once, then
-/// (once MongoDB answers) the consumer and the reconciler. Returns after the consumer settled
-/// its last batch.
+/// (once MongoDB answers) the two consumers (messages, search index) and the reconciler.
+/// Returns after the consumers settled their last batches.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -112,9 +115,11 @@ pub async fn run(
 
     let store_cell: Arc<OnceLock<Arc<dyn ChatStore>>> = Arc::new(OnceLock::new());
     let status = ConsumerStatus::default();
+    let search_status = ConsumerStatus::default();
     let checks = {
         let store_cell = store_cell.clone();
         let status = status.clone();
+        let search_status = search_status.clone();
         vec![
             service_kit::ops::check("mongodb", move || {
                 let store = store_cell.get().cloned();
@@ -129,7 +134,7 @@ pub async fn run(
                 }
             }),
             service_kit::ops::check("rabbitmq", move || {
-                let consuming = status.is_consuming();
+                let consuming = status.is_consuming() && search_status.is_consuming();
                 async move {
                     if consuming {
                         Ok(())
@@ -146,8 +151,16 @@ pub async fn run(
         ops.await??;
         return Ok(());
     };
+    let search: Arc<dyn store::SearchStore> = Arc::new(store.clone());
     let store: Arc<dyn ChatStore> = Arc::new(store);
     let _ = store_cell.set(store.clone());
+    let indexer = Consumer::of_queue(
+        ConsumerQueue::SearchIndex,
+        Arc::new(SearchIndexer::new(search)),
+        config.consumer.clone(),
+        search_status,
+    );
+    let indexing = tokio::spawn(indexer.run(shutdown.clone()));
 
     let reconciler = tokio::spawn(reconcile(
         config.redis_url.clone(),
@@ -158,8 +171,21 @@ pub async fn run(
     ));
     let consumer = Consumer::with_status(Arc::new(Writer::new(store)), config.consumer, status);
     consumer.run(shutdown.clone()).await;
+    indexing.await?;
     reconciler.await?;
     ops.await??;
+    Ok(())
+}
+
+/// `db-writer reindex-search`: indexes every stored message again (see
+/// [`store::SearchStore::reindex`]).
+pub async fn reindex_search(config: &Config) -> anyhow::Result<()> {
+    use store::SearchStore;
+    let store =
+        store::MongoStore::connect(config.mongodb_url.expose(), &config.mongodb_database).await?;
+    let started = std::time::Instant::now();
+    let indexed = store.reindex().await?;
+    tracing::info!(indexed, took = ?started.elapsed(), "search index rebuilt");
     Ok(())
 }
 

@@ -64,6 +64,13 @@ impl Writer {
 }
 
 #[async_trait]
+impl crate::consumer::Apply for Writer {
+    async fn apply(&self, events: &[Event]) -> store::Result<()> {
+        Writer::apply(self, events).await
+    }
+}
+
+#[async_trait]
 impl handoff::Consumer for Writer {
     async fn handle(&self, events: &[Event]) -> Result<(), String> {
         self.apply(events).await.map_err(|e| e.to_string())

@@ -7,15 +7,20 @@
 //!  publisher --routing key = Event::kind()--> chat.events (topic, durable)
 //!      "#"               --> db-writer      --dead letters, key "db-writer"-->    chat.dead --> db-writer.dead
 //!      "message.created" --> push-service   --dead letters, key "push-service"--> chat.dead --> push-service.dead
+//!      "message.created",
+//!      "message.edited",
+//!      "message.deleted" --> search-index   --dead letters, key "search-index"--> chat.dead --> search-index.dead
 //! ```
 //!
-//! The consumer queues are bounded (`x-max-length`). The db-writer queue has
+//! The consumer queues are bounded (`x-max-length`). The db-writer and search-index queues have
 //! `x-overflow: reject-publish`: a full queue makes the broker nack the publish, so the sender
 //! is not acked, instead of the broker silently dropping the oldest events. The push-service
 //! queue drops its oldest instead (`drop-head`, dead-lettered as `maxlen`): a notification is
 //! worth less than the message itself, a stale one even less, and with `reject-publish` a push
 //! service that is down long enough to fill its queue would make every chat send fail, since
-//! one refusing queue nacks the whole publish. The dead-letter queues are bounded too but keep
+//! one refusing queue nacks the whole publish. The search-index queue is consumed by the
+//! db-writer process too, so it fills only while db-writer is down, when db-writer's own queue
+//! fills as fast; refusing there keeps the index complete. The dead-letter queues are bounded too but keep
 //! the default overflow (drop the oldest): they hold the recent failures for an operator to
 //! look at.
 //!
@@ -60,10 +65,16 @@ pub enum ConsumerQueue {
     DbWriter,
     /// push-service notifies offline members of new messages.
     PushService,
+    /// db-writer keeps the search index of message text.
+    SearchIndex,
 }
 
 impl ConsumerQueue {
-    pub const ALL: [ConsumerQueue; 2] = [ConsumerQueue::DbWriter, ConsumerQueue::PushService];
+    pub const ALL: [ConsumerQueue; 3] = [
+        ConsumerQueue::DbWriter,
+        ConsumerQueue::PushService,
+        ConsumerQueue::SearchIndex,
+    ];
 
     /// The queue's name without the prefix; also the routing key of its dead letters on the
     /// dead-letter exchange.
@@ -71,21 +82,23 @@ impl ConsumerQueue {
         match self {
             ConsumerQueue::DbWriter => "db-writer",
             ConsumerQueue::PushService => "push-service",
+            ConsumerQueue::SearchIndex => "search-index",
         }
     }
 
-    /// The binding key on the events exchange: which event kinds the consumer gets.
-    pub fn binding_key(self) -> &'static str {
+    /// The binding keys on the events exchange: which event kinds the consumer gets.
+    pub fn binding_keys(self) -> &'static [&'static str] {
         match self {
-            ConsumerQueue::DbWriter => "#",
-            ConsumerQueue::PushService => "message.created",
+            ConsumerQueue::DbWriter => &["#"],
+            ConsumerQueue::PushService => &["message.created"],
+            ConsumerQueue::SearchIndex => &["message.created", "message.edited", "message.deleted"],
         }
     }
 
     /// `x-overflow` of the queue: what a full queue does (see the module docs).
     pub fn overflow(self) -> &'static str {
         match self {
-            ConsumerQueue::DbWriter => "reject-publish",
+            ConsumerQueue::DbWriter | ConsumerQueue::SearchIndex => "reject-publish",
             ConsumerQueue::PushService => "drop-head",
         }
     }
@@ -191,15 +204,17 @@ pub async fn declare(channel: &Channel, topology: &Topology) -> lapin::Result<()
         channel
             .queue_declare(queue.clone().into(), QueueDeclareOptions::durable(), args)
             .await?;
-        channel
-            .queue_bind(
-                queue.into(),
-                topology.exchange().into(),
-                consumer.binding_key().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        for key in consumer.binding_keys() {
+            channel
+                .queue_bind(
+                    queue.clone().into(),
+                    topology.exchange().into(),
+                    (*key).into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
     }
     Ok(())
 }

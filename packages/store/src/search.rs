@@ -167,7 +167,15 @@ mod tests {
             message_id: "0190a1b2-c3d4".into(),
         };
         assert_eq!(cursor.to_string().parse::<SearchCursor>(), Ok(cursor));
-        for bad in ["", "12", "x.abc", "12.", "12.a b", "12.a.b", &format!("1.{}", "a".repeat(65))] {
+        for bad in [
+            "",
+            "12",
+            "x.abc",
+            "12.",
+            "12.a b",
+            "12.a.b",
+            &format!("1.{}", "a".repeat(65)),
+        ] {
             assert!(bad.parse::<SearchCursor>().is_err(), "{bad}");
         }
     }

@@ -7,7 +7,7 @@ use std::{
 };
 
 use handoff::{
-    ConsumerQueue::{DbWriter, PushService},
+    ConsumerQueue::{self, DbWriter, PushService, SearchIndex},
     Error, HandOff, RabbitHandOff, RabbitOptions, Topology,
     lapin::options::{
         BasicAckOptions, BasicRejectOptions, ExchangeDeclareOptions, QueueDeclareOptions,
@@ -44,7 +44,7 @@ fn read_updated(seq: u64) -> Event {
 }
 
 #[tokio::test]
-async fn every_kind_goes_to_db_writer_and_only_message_created_to_push_service() {
+async fn every_kind_goes_to_db_writer_new_messages_to_push_service_and_text_events_to_search() {
     let topology = unique_topology();
     let (handoff, broker) = connect(&topology).await;
     let events = one_of_each_kind();
@@ -68,6 +68,9 @@ async fn every_kind_goes_to_db_writer_and_only_message_created_to_push_service()
 
     let push = broker.drain_events(&topology.queue(PushService)).await;
     assert_eq!(push, vec![events[0].clone()], "only message.created");
+
+    let search = broker.drain_events(&topology.queue(SearchIndex)).await;
+    assert_eq!(search, events[..3], "the message's text events");
     broker.delete(&topology).await;
 }
 
@@ -253,9 +256,13 @@ async fn a_full_push_queue_drops_its_oldest_and_the_publish_succeeds() {
     let [one, two, three] = [created("one"), created("two"), created("three")];
     handoff.publish(&one).await.expect("room for 1");
     handoff.publish(&two).await.expect("room for 2");
-    // db-writer catches up; push-service does not.
+    // db-writer (both of its queues) catches up; push-service does not.
     assert_eq!(
         broker.drain_events(&topology.queue(DbWriter)).await,
+        vec![one.clone(), two.clone()]
+    );
+    assert_eq!(
+        broker.drain_events(&topology.queue(SearchIndex)).await,
         vec![one.clone(), two.clone()]
     );
     handoff
@@ -289,7 +296,7 @@ async fn a_full_push_queue_drops_its_oldest_and_the_publish_succeeds() {
 async fn an_unroutable_event_fails_and_the_publisher_restores_the_topology() {
     let topology = unique_topology();
     let (handoff, broker) = connect(&topology).await;
-    for consumer in [DbWriter, PushService] {
+    for consumer in ConsumerQueue::ALL {
         broker
             .channel
             .queue_delete(

@@ -222,7 +222,10 @@ mod tests {
         );
         // Half-width katakana are their full-width letters; dakuten are kept.
         assert_eq!(tokens("ｶﾞｲﾄﾞ"), vec![run("ガイド")]);
-        assert_eq!(tokens("中文abc中文"), vec![run("中文"), word("abc"), run("中文")]);
+        assert_eq!(
+            tokens("中文abc中文"),
+            vec![run("中文"), word("abc"), run("中文")]
+        );
         assert!(tokens("  ... !!").is_empty());
     }
 
@@ -258,7 +261,11 @@ mod tests {
                 assert!(indexed.contains(&term), "{query}: {term} is not indexed");
             }
         }
-        assert!(indexed.iter().all(|t| t.chars().count() <= MAX_PREFIX_CHARS));
+        assert!(
+            indexed
+                .iter()
+                .all(|t| t.chars().count() <= MAX_PREFIX_CHARS)
+        );
     }
 
     #[test]

@@ -152,7 +152,12 @@ async fn edits_are_found_by_their_new_text_and_deletes_never(store: Arc<dyn Sear
     assert_eq!(bodies(&*store, r, "harb").await, ["meet at the harbour"]);
     assert_eq!(bodies(&*store, r, "station").await, ["station closed"]);
 
-    assert!(store.apply_delete(&room.id, &messages[1].id, 2).await.unwrap());
+    assert!(
+        store
+            .apply_delete(&room.id, &messages[1].id, 2)
+            .await
+            .unwrap()
+    );
     store.unindex_message(&messages[1].id).await.unwrap();
     assert!(bodies(&*store, r, "station").await.is_empty());
     // Neither the message nor its edits come back from a redelivery.
@@ -192,7 +197,12 @@ async fn pages_go_newest_first_without_repeats(store: Arc<dyn Searchable>) {
 
 async fn reindex_rebuilds_from_the_messages(store: Arc<dyn Searchable>) {
     let (room, messages) = room_with(&*store, &["alpha one", "beta two", "alpha three"]).await;
-    assert!(store.apply_delete(&room.id, &messages[2].id, 1).await.unwrap());
+    assert!(
+        store
+            .apply_delete(&room.id, &messages[2].id, 1)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.reindex().await.unwrap(), 2);
     assert_eq!(bodies(&*store, &[&room], "alp").await, ["alpha one"]);
     assert_eq!(bodies(&*store, &[&room], "two").await, ["beta two"]);
