@@ -51,6 +51,15 @@ impl Config {
     }
 }
 
+/// `reindex-search`: rebuilds the message search index of the data directory's `chat.db`.
+pub async fn reindex_search(config: &Config) -> anyhow::Result<()> {
+    use store::SearchStore;
+    let store = store::SqliteStore::open(config.data_dir.join("chat.db"))?;
+    let indexed = store.reindex().await?;
+    tracing::info!(indexed, "search index rebuilt");
+    Ok(())
+}
+
 /// Serves everything on `listener` until `shutdown` is cancelled.
 pub async fn run(
     config: Config,

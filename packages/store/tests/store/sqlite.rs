@@ -410,3 +410,69 @@ async fn a_version_1_file_gains_the_chat_tables() {
     assert_eq!(version, store::sqlite::SCHEMA_VERSION);
     assert!(version > 1);
 }
+
+/// Search the messages of `room` for `q`, as the rooms API does.
+async fn search_bodies(store: &SqliteStore, room: &str, q: &str) -> Vec<String> {
+    let found = store::search::find(
+        store,
+        store::SearchQuery {
+            text: store::search::text::tokens(q),
+            rooms: vec![room.to_owned()],
+            before: None,
+            limit: 20,
+        },
+    )
+    .await
+    .unwrap();
+    found.messages.into_iter().map(|m| m.body).collect()
+}
+
+#[tokio::test]
+async fn a_file_from_before_search_has_its_messages_indexed_when_opened() {
+    let dir = TempDir::new();
+    let path = dir.path().join("chat.db");
+    let room = group("alice", &[], 1_600_000_000_000);
+    {
+        let store = SqliteStore::open(&path).expect("create");
+        store.create_room(&room).await.unwrap();
+        let old = Message {
+            body: "written before search existed".into(),
+            ..message(&room, "alice", 1)
+        };
+        store.insert_messages(&[old]).await.unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE message_search; PRAGMA user_version = 10;")
+        .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).expect("migrate");
+    assert_eq!(
+        search_bodies(&store, &room.id, "befo exist").await,
+        ["written before search existed"]
+    );
+}
+
+#[tokio::test]
+async fn reindex_repairs_an_index_that_lost_its_rows() {
+    let dir = TempDir::new();
+    let path = dir.path().join("chat.db");
+    let store = SqliteStore::open(&path).expect("create");
+    let room = group("alice", &[], 1_600_000_000_000);
+    store.create_room(&room).await.unwrap();
+    let kept = Message {
+        body: "kept in the index".into(),
+        ..message(&room, "alice", 1)
+    };
+    store.insert_messages(&[kept]).await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM message_search", []).unwrap();
+    drop(conn);
+    assert!(search_bodies(&store, &room.id, "kept").await.is_empty());
+
+    assert_eq!(store::SearchStore::reindex(&store).await.unwrap(), 1);
+    assert_eq!(
+        search_bodies(&store, &room.id, "kept").await,
+        ["kept in the index"]
+    );
+}
