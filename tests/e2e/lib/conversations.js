@@ -1,4 +1,4 @@
-// Reactions (docs/protocol.md, "Reactions"), as scenarios that test/sync.test.js (standalone)
+// Reactions, replies, threads, mentions and search (docs/protocol.md), as scenarios that test/sync.test.js (standalone)
 // and test/sync-local-cluster.test.js (two socket nodes behind NGINX) both run. A scenario gets
 // the `mode` of lib/sync.js: {api, at(user, node), settle?()}.
 //
@@ -16,6 +16,9 @@
 //  - mentionsAndNotifications: `mentions` / `mentions_room` computed by the server (also on
 //    edit, whatever the client sends), `unread_mentions` in the caller's rooms, and
 //    `PUT /api/rooms/{id}/notifications` with its refusals
+//  - searchAcrossNodes: messages sent on both nodes are found by each member in their own rooms
+//    (word starts without case and accents, runs inside runs, every word), in pages; an edit
+//    by its new text, a deleted message and a room left no more; the refusals
 
 import assert from "node:assert/strict";
 import { api as call, apiOk, cid, createGroup, emitAck, emitOk, eventually, fullHistory, received, register, send, sleep, waitForEvent } from "./client.js";
@@ -225,4 +228,67 @@ export async function threadFromBothNodes(t, { api, at, settle }) {
   assert.deepEqual(thread.messages.map((m) => m.seq), replySeqs, "the thread's replies in seq order");
   assert.equal(thread.has_more, false);
   t.diagnostic(`12 replies from 6 members on 2 nodes at once: seqs ${replySeqs[0]}..${replySeqs.at(-1)}, root rev ${thread.root.rev}`);
+}
+
+/** The bodies `user` finds for `q` (extra query parameters in `params`), newest first, and `next`. */
+async function searchAs(api, user, q, params = {}) {
+  const qs = new URLSearchParams({ q, ...params }).toString();
+  const page = await apiOk(api, "GET", `/api/search/messages?${qs}`, 200, { token: user });
+  for (const m of page.messages) assertMessage(m);
+  return { bodies: page.messages.map((m) => m.body), next: page.next };
+}
+
+/** Waits until `user`'s search for `q` finds exactly `expected` (the index may trail the events). */
+async function searchFinds(api, user, q, expected, what) {
+  let last;
+  await eventually(async () => {
+    last = (await searchAs(api, user, q)).bodies;
+    return JSON.stringify(last) === JSON.stringify(expected);
+  }, 15_000, `${what}: expected ${brief(expected)}, last found ${brief(last)}`);
+}
+
+export async function searchAcrossNodes(t, { api, at }) {
+  const [a, b, c] = await Promise.all(["srcha", "srchb", "srchc"].map((p) => register(api, p)));
+  const ours = await createGroup(api, a, [b]);
+  const theirs = await createGroup(api, a, [c]);
+  const [a0, b1, c0] = await Promise.all([at(a, 0), at(b, 1), at(c, 0)]);
+  const cafe = await send(a0, ours.id, "Café crème on Friday");
+  await send(a0, ours.id, "東京タワーへ行く");
+  const cafeteria = await send(b1, ours.id, "the cafeteria is closed");
+  await send(c0, theirs.id, "café for the three of us");
+
+  // Each member finds the messages of their own rooms only, newest first, by word starts.
+  await searchFinds(api, b, "caf", ["the cafeteria is closed", "Café crème on Friday"], "b finds both of the room's");
+  await searchFinds(api, c, "CAFÉ", ["café for the three of us"], "c finds only her room's");
+  await searchFinds(api, a, "caf", ["café for the three of us", "the cafeteria is closed", "Café crème on Friday"], "a finds all three");
+  await searchFinds(api, b, "京タ", ["東京タワーへ行く"], "a run inside a run");
+  await searchFinds(api, b, "fri CRÈ", ["Café crème on Friday"], "every word, any order");
+  assert.deepEqual((await searchAs(api, b, "afe")).bodies, [], "a word matches from its start only");
+
+  // Pages of one, through `next`.
+  const first = await searchAs(api, a, "caf", { limit: "2" });
+  assert.equal(first.bodies.length, 2);
+  assert.ok(first.next, "a second page");
+  const second = await searchAs(api, a, "caf", { limit: "2", before: first.next });
+  assert.deepEqual([...first.bodies, ...second.bodies], ["café for the three of us", "the cafeteria is closed", "Café crème on Friday"]);
+  assert.equal(second.next, null, "no third page");
+
+  // An edit is found by its new text, a deleted message not at all.
+  await emitOk(a0, "message:edit", { room_id: ours.id, message_id: cafe.id, body: "Tea at noon on Friday" });
+  await emitOk(b1, "message:delete", { room_id: ours.id, message_id: cafeteria.id });
+  await searchFinds(api, b, "caf", [], "the edited and the deleted message are no longer found");
+  await searchFinds(api, b, "noon", ["Tea at noon on Friday"], "the edit's new text");
+
+  // A member who left no longer finds the room's messages.
+  await apiOk(api, "DELETE", `/api/rooms/${ours.id}/members/${b.id}`, 204, { token: b });
+  assert.deepEqual((await searchAs(api, b, "noon")).bodies, [], "left: nothing found");
+  assert.deepEqual((await searchAs(api, a, "noon")).bodies, ["Tea at noon on Friday"]);
+
+  // Refusals in the contract's error shape.
+  for (const query of ["", "q=%21%21", `q=a&limit=51`, "q=a&before=x"]) {
+    const res = await call(api, "GET", `/api/search/messages?${query}`, { token: a });
+    assertHttpError(res, 400, "invalid_request");
+  }
+  const outsider = await call(api, "GET", `/api/search/messages?q=caf&room_id=${theirs.id}`, { token: b });
+  assertHttpError(outsider, 404, "not_found");
 }

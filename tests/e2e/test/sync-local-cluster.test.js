@@ -14,7 +14,7 @@
 //     restarted (Redis empty: MongoDB only), still there, and in the history
 //  5. (lib/sync.js) GET /api/rooms/{id}/reads, room:updated, typing across the two nodes;
 //     (lib/conversations.js) reactions from both nodes at once, a retried reaction, reply
-//     previews, mentions and notification settings, a thread replied to from both nodes
+//     previews, mentions and notification settings, a thread replied to from both nodes, search
 //  6. Redis loses its data (FLUSHALL) while db-writer hangs with a backlog, senders retrying on
 //     both nodes: no acked message lost, no seq given twice, the history contiguous
 //  7. a message the writer has not stored yet (db-writer stopped) can be edited and deleted at
@@ -59,7 +59,7 @@ import {
   typingFalseAfterFlood,
   typingStopsOnSend,
 } from "../lib/sync.js";
-import { mentionsAndNotifications, reactionsFromBothNodes, replyPreviews, retriedReaction, threadFromBothNodes } from "../lib/conversations.js";
+import { mentionsAndNotifications, reactionsFromBothNodes, replyPreviews, retriedReaction, searchAcrossNodes, threadFromBothNodes } from "../lib/conversations.js";
 
 const execFileP = promisify(execFile);
 
@@ -309,6 +309,10 @@ describe("sync and failover on the local cluster (two socket nodes behind NGINX)
 
   ltest("5i. six members on both nodes reply in one thread at once: the root counts all twelve, the thread API lists them", { timeout: 60_000 }, (t) =>
     threadFromBothNodes(t, mode),
+  );
+
+  ltest("5j. search fed by db-writer's search-index queue: messages from both nodes found by their members, edits, deletes and leaving", { timeout: 60_000 }, (t) =>
+    searchAcrossNodes(t, mode),
   );
 
   // ---- 6 -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@
 //     rate) still arrives
 //  8. reactions (lib/conversations.js): many members at once, all counted; a retried
 //     reaction:add changes nothing; a reply's preview of the message it answers; mentions,
-//     unread_mentions and notification settings; a thread replied to by many at once
+//     unread_mentions and notification settings; a thread replied to by many at once; search
 // (3 and 4, a stopping node and a crashed one, need the cluster: test/sync-local-cluster.test.js.)
 
 import { useServer } from "../lib/server.js";
@@ -25,7 +25,7 @@ import {
   typingFalseAfterFlood,
   typingStopsOnSend,
 } from "../lib/sync.js";
-import { mentionsAndNotifications, reactionsFromBothNodes, replyPreviews, retriedReaction, threadFromBothNodes } from "../lib/conversations.js";
+import { mentionsAndNotifications, reactionsFromBothNodes, replyPreviews, retriedReaction, searchAcrossNodes, threadFromBothNodes } from "../lib/conversations.js";
 
 // A send rate that never limits (the tests send, edit and delete hundreds of times per user);
 // the default typing rate (5 per 3 s), which the flood test goes over.
@@ -75,4 +75,8 @@ srv.test("8d. mentions computed by the server, unread_mentions, notification set
 
 srv.test("8e. six members reply in one thread at once: own seqs, the root counts all twelve, the thread API lists them", { timeout: 60_000 }, (t) =>
   threadFromBothNodes(t, mode),
+);
+
+srv.test("8f. search: each member finds their rooms' messages by word starts and runs, in pages; edits, deletes and leaving", { timeout: 60_000 }, (t) =>
+  searchAcrossNodes(t, mode),
 );
