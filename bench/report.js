@@ -228,7 +228,12 @@ export async function writeReport(run) {
     w();
   }
 
-  fs.writeFileSync(path.join(repoDir, "BENCHMARKS.md"), out.join("\n"));
+  // The search figures come from another command (`scripts/bench search`): kept as they are.
+  const report = path.join(repoDir, "BENCHMARKS.md");
+  const previous = fs.existsSync(report) ? fs.readFileSync(report, "utf8") : "";
+  const search = previous.match(/<!-- search -->[\s\S]*<!-- \/search -->\n?/);
+  if (search) w(search[0]);
+  fs.writeFileSync(report, out.join("\n"));
 }
 
 // `node bench/report.js`: the report again from bench/results.jsonl and bench/run.json (the

@@ -145,32 +145,6 @@ async fn run_one(amqp: &str, mongodb: &str, batch_max: usize, n: u64) -> Row {
     }
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-            })
-        })
-        .map_or_else(
-            || "unknown".into(),
-            |kb| format!("{} GiB", kb / 1024 / 1024),
-        );
-    format!("{cpu}, {cores} cores, {memory} RAM")
-}
-
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
@@ -207,7 +181,7 @@ async fn main() {
     report.push_str(&format!(
         "- Machine: {}\n- Store: {store}\n- Broker: RabbitMQ (a node of the run's own, on \
          loopback)\n- Date: {}\n\n",
-        machine(),
+        testkit::machine(),
         &Timestamp::now().to_rfc3339()[..10]
     ));
     report.push_str("| batch_max | messages | seconds | messages/s |\n|---:|---:|---:|---:|\n");

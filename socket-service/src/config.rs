@@ -27,6 +27,9 @@ pub struct Limits {
     /// `CHAT_TYPING_RATE_BURST` (5) typing events per `CHAT_TYPING_RATE_WINDOW_MS` (3000), per
     /// user and room; excess is dropped.
     pub typing_rate: Rule,
+    /// `CHAT_SEARCH_RATE_BURST` (30) searches per `CHAT_SEARCH_RATE_WINDOW_MS` (10000), per
+    /// user: a search reads far more than a send writes.
+    pub search_rate: Rule,
     /// `CHAT_ALLOWED_ORIGINS`: comma-separated, or `*`; by default same-origin only.
     pub allowed_origins: Origins,
 }
@@ -38,6 +41,7 @@ impl Default for Limits {
             max_payload_bytes: 64 * 1024,
             send_rate: Rule::new(30, Duration::from_secs(10)),
             typing_rate: Rule::new(5, Duration::from_secs(3)),
+            search_rate: Rule::new(30, Duration::from_secs(10)),
             allowed_origins: Origins::List(Vec::new()),
         }
     }
@@ -66,6 +70,10 @@ impl Limits {
             typing_rate: Rule::new(
                 env_or("CHAT_TYPING_RATE_BURST", d.typing_rate.burst)?,
                 Duration::from_millis(env_or("CHAT_TYPING_RATE_WINDOW_MS", 3_000u64)?),
+            ),
+            search_rate: Rule::new(
+                env_or("CHAT_SEARCH_RATE_BURST", d.search_rate.burst)?,
+                Duration::from_millis(env_or("CHAT_SEARCH_RATE_WINDOW_MS", 10_000u64)?),
             ),
             allowed_origins: origins,
         })

@@ -4,6 +4,7 @@
 //!   a test that takes a server away: the servers other tests share must not blink.
 //! - [`proxy`]: [`Proxy`], a loopback TCP proxy that cuts, refuses or freezes connections.
 //! - [`eventually`]: polling until a condition holds, failing the test after a timeout.
+//! - [`machine`]: the machine a benchmark ran on, in one line of its report.
 
 pub mod proxy;
 pub mod servers;
@@ -47,4 +48,25 @@ pub async fn eventually_every<F, Fut>(
         );
         tokio::time::sleep(every).await;
     }
+}
+
+/// The CPU model, the cores and the memory of this machine, for a benchmark's report.
+pub fn machine() -> String {
+    let field = |file: &str, name: &str| {
+        std::fs::read_to_string(file).ok().and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix(name)
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+            })
+        })
+    };
+    let cpu = field("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = field("/proc/meminfo", "MemTotal")
+        .and_then(|v| v.trim_end_matches(" kB").parse::<u64>().ok())
+        .map_or_else(
+            || "unknown".into(),
+            |kb| format!("{} GiB", kb / 1024 / 1024),
+        );
+    format!("{cpu}, {cores} cores, {memory} RAM")
 }

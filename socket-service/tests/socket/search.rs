@@ -1,8 +1,13 @@
 //! Message search (`GET /api/search/messages`): what each member finds across their rooms,
-//! edits found by their new text, deletes and rooms left never found, pages, and every refusal.
+//! edits found by their new text, deletes and rooms left never found, pages, and every refusal
+//! (the search rate included).
+
+use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
+use rate_limit::Rule;
 use serde_json::{Value, json};
+use socket_service::Limits;
 
 use crate::support::{App, User, client_id, http_error, ok, send};
 
@@ -181,4 +186,22 @@ async fn bad_queries_are_refused_with_the_reason() {
         .http(Method::GET, "/api/search/messages?q=a", None, None)
         .await;
     http_error(&anonymous, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searching_past_the_search_rate_is_refused_with_when_to_retry() {
+    let app = App::with_limits(Limits {
+        search_rate: Rule::new(3, Duration::from_secs(60)),
+        ..Limits::default()
+    })
+    .await;
+    let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+    for _ in 0..3 {
+        assert_eq!(search(&app, &alice, "q=hello").await.0, StatusCode::OK);
+    }
+    let refused = search(&app, &alice, "q=hello").await;
+    http_error(&refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(refused.1["error"]["retry_after_ms"].as_u64().unwrap() > 0);
+    // Per user: another one searches on.
+    assert_eq!(search(&app, &bob, "q=hello").await.0, StatusCode::OK);
 }
