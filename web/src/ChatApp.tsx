@@ -1,5 +1,5 @@
 import { useEffect, useState, useSyncExternalStore } from "react";
-import type { Api, User } from "./api";
+import type { Api, Message, User } from "./api";
 import { ChatClient, type State } from "./client";
 import { Conversation } from "./Conversation";
 import { Notifications } from "./Notifications";
@@ -45,6 +45,13 @@ function Signed({ api, me, client }: { api: Api; me: User; client: ChatClient })
     client.open(id);
   }
 
+  // A search hit to show in its room, until its conversation takes it.
+  const [jump, setJump] = useState<Message | null>(null);
+  function openMessage(m: Message) {
+    openRoom(m.room_id);
+    setJump(m);
+  }
+
   // The tab says how much is unread, so it shows from another tab.
   const unread = Object.values(state.rooms).reduce((n, r) => n + r.unread, 0);
   useEffect(() => {
@@ -72,9 +79,17 @@ function Signed({ api, me, client }: { api: Api; me: User; client: ChatClient })
         </button>
       </header>
       <div className="layout">
-        <Sidebar client={client} state={state} onOpen={openRoom} />
+        <Sidebar client={client} state={state} onOpen={openRoom} onOpenMessage={openMessage} />
         {room ? (
-          <Conversation key={room.id} client={client} state={state} room={room} onBack={() => history.back()} />
+          <Conversation
+            key={room.id}
+            client={client}
+            state={state}
+            room={room}
+            onBack={() => history.back()}
+            jump={jump?.room_id === room.id ? jump : null}
+            onJumped={() => setJump(null)}
+          />
         ) : (
           <main className="empty" aria-label="Conversation">
             <p>Pick a conversation, or find someone to talk to.</p>

@@ -3,16 +3,20 @@ import type { FileRef, Message, Notifications, Room, User } from "./api";
 import type { ChatClient, Pending, State } from "./client";
 import { renderBody } from "./markup";
 import { dayKey, dayOf, directPeer, roomTitle, sizeOf, timeOf, userName } from "./names";
+import { useReveal } from "./reveal";
 
 interface Props {
   client: ChatClient;
   state: State;
   room: Room;
   onBack: () => void;
+  /** A message to bring into view (a search hit); `onJumped` says it was taken. */
+  jump: Message | null;
+  onJumped: () => void;
 }
 
 /** One conversation: its history (older pages load on scrolling up), who is typing, and the composer. */
-export function Conversation({ client, state, room, onBack }: Props) {
+export function Conversation({ client, state, room, onBack, jump, onJumped }: Props) {
   const titleId = useId();
   const title = roomTitle(state, room);
   const peer = directPeer(state, room);
@@ -54,6 +58,17 @@ export function Conversation({ client, state, room, onBack }: Props) {
     setBelow(0);
   }
 
+  // Declared after the effect above: a message brought into view wins over keeping the bottom.
+  // Where it is then decides, as a scroll by hand does, whether the view follows new messages.
+  const [reveal, revealed] = useReveal(list, messages, { onShown: onScroll });
+
+  /** Brings the message `id` into view, loading the history back to it first if need be. */
+  function show(id: string) {
+    reveal(id);
+    // A page that fails leaves the view where it is; scrolling up tries again.
+    client.loadUntil(room.id, id).catch(() => undefined);
+  }
+
   function onScroll() {
     const el = list.current;
     if (!el) return;
@@ -78,8 +93,15 @@ export function Conversation({ client, state, room, onBack }: Props) {
   const typists = Object.keys(state.typing[room.id] ?? {}).filter((u) => u !== state.me.id);
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   useEffect(() => setReplyTo(null), [room.id]);
-  const [threadRoot, setThreadRoot] = useState<string | null>(null);
-  useEffect(() => setThreadRoot(null), [room.id]);
+  /** The open thread, and the reply in it to show. */
+  const [thread, setThread] = useState<{ root: string; reply?: string } | null>(null);
+  useEffect(() => setThread(null), [room.id]);
+  useEffect(() => {
+    if (!jump) return;
+    onJumped();
+    if (jump.thread_id) setThread({ root: jump.thread_id, reply: jump.id });
+    else show(jump.id);
+  }, [jump]);
   // Replies in threads show in their thread's panel, not in the room's timeline.
   const timeline = messages.filter((m) => !m.thread_id);
   const [editRequest, setEditRequest] = useState<{ id: string } | null>(null);
@@ -89,15 +111,6 @@ export function Conversation({ client, state, room, onBack }: Props) {
       .find((m) => m.sender_id === state.me.id && !m.deleted && m.kind !== "system" && m.attachments.length === 0);
     // A new object each time, so asking twice for the same message opens it again.
     if (last) setEditRequest({ id: last.id });
-  }
-
-  /** Brings the message `id` into view (when it is loaded) and gives it the focus. */
-  function show(id: string) {
-    const target = messages.find((m) => m.id === id);
-    const el = target && list.current?.querySelector<HTMLElement>(`li[data-seq="${target.seq}"]`);
-    if (!el) return;
-    el.scrollIntoView({ block: "center" });
-    el.focus();
   }
 
   return (
@@ -157,7 +170,8 @@ export function Conversation({ client, state, room, onBack }: Props) {
                   onShow={show}
                   editRequest={editRequest}
                   continues={continues}
-                  onThread={() => setThreadRoot(m.id)}
+                  revealed={revealed === m.id}
+                  onThread={() => setThread({ root: m.id })}
                 />
               )}
             </Fragment>
@@ -199,14 +213,15 @@ export function Conversation({ client, state, room, onBack }: Props) {
             ? `${typists.length} people are typing…`
             : ""}
       </p>
-      {threadRoot && (
+      {thread && (
         <ThreadPanel
-          key={threadRoot}
+          key={`${thread.root}/${thread.reply ?? ""}`}
           client={client}
           state={state}
           room={room}
-          rootId={threadRoot}
-          onClose={() => setThreadRoot(null)}
+          rootId={thread.root}
+          reply={thread.reply}
+          onClose={() => setThread(null)}
         />
       )}
       <Composer
@@ -232,6 +247,7 @@ function MessageItem({
   onShow,
   editRequest,
   continues,
+  revealed,
   onThread,
 }: {
   client: ChatClient;
@@ -243,6 +259,7 @@ function MessageItem({
   onShow: (id: string) => void;
   editRequest: { id: string } | null;
   continues: boolean;
+  revealed: boolean;
   onThread?: () => void;
 }) {
   const mine = m.sender_id === state.me.id;
@@ -270,7 +287,11 @@ function MessageItem({
   }
 
   return (
-    <li className={`msg ${mine ? "mine" : "theirs"}${continues ? " cont" : ""}`} data-seq={m.seq} tabIndex={-1}>
+    <li
+      className={`msg ${mine ? "mine" : "theirs"}${continues ? " cont" : ""}${revealed ? " revealed" : ""}`}
+      data-seq={m.seq}
+      tabIndex={-1}
+    >
       <div className="bubble">
         {!mine && room.kind === "group" && !continues && (
           <span className="sender">{userName(state.users, m.sender_id)}</span>
@@ -531,12 +552,15 @@ function ThreadPanel({
   state,
   room,
   rootId,
+  reply,
   onClose,
 }: {
   client: ChatClient;
   state: State;
   room: Room;
   rootId: string;
+  /** A reply to bring into view (a search hit); the focus goes to it rather than the composer. */
+  reply?: string;
   onClose: () => void;
 }) {
   const titleId = useId();
@@ -544,13 +568,14 @@ function ThreadPanel({
   const [error, setError] = useState<string | null>(null);
   const [text, setText] = useState("");
   const input = useRef<HTMLTextAreaElement>(null);
+  const list = useRef<HTMLOListElement>(null);
   useEffect(() => {
     client
       .loadThread(room.id, rootId)
       .then(setFetched)
       .catch((e: Error) => setError(e.message));
-    input.current?.focus();
-  }, [client, room.id, rootId]);
+    if (!reply) input.current?.focus();
+  }, [client, room.id, rootId, reply]);
   const held = state.history[room.id]?.messages ?? [];
   const root = held.find((m) => m.id === rootId) ?? fetched;
   const bySeq = new Map<number, Message>();
@@ -558,6 +583,7 @@ function ThreadPanel({
   for (const m of held) if (m.thread_id === rootId) bySeq.set(m.seq, m);
   const replies = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
   const pending = (state.pending[room.id] ?? []).filter((p) => p.thread_id === rootId);
+  const [, revealed] = useReveal(list, replies, { first: reply });
 
   function submit(e?: FormEvent) {
     e?.preventDefault();
@@ -575,7 +601,7 @@ function ThreadPanel({
           Close thread
         </button>
       </header>
-      <ol className="thread-list" aria-label="Replies in the thread">
+      <ol className="thread-list" ref={list} aria-label="Replies in the thread">
         {root && (
           <li className="thread-root">
             <span className="sender">{userName(state.users, root.sender_id)}</span>
@@ -583,7 +609,7 @@ function ThreadPanel({
           </li>
         )}
         {replies.map((m) => (
-          <li key={m.seq} className="thread-reply" data-seq={m.seq}>
+          <li key={m.seq} className={`thread-reply${revealed === m.id ? " revealed" : ""}`} data-seq={m.seq} tabIndex={-1}>
             <span className="sender">{userName(state.users, m.sender_id)}</span>{" "}
             <time dateTime={m.created_at}>{timeOf(m.created_at)}</time>
             <div className="body">{m.deleted ? <em>This message was deleted.</em> : <Body state={state} message={m} />}</div>

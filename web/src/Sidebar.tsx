@@ -1,114 +1,118 @@
 import { useEffect, useId, useState, type FormEvent } from "react";
 import type { Message, Room, User } from "./api";
 import type { ChatClient, State } from "./client";
-import { dayOf, directPeer, roomTitle, timeOf, userName } from "./names";
+import { directPeer, roomTitle, userName, whenOf } from "./names";
+import { MessageSearch } from "./Search";
 
 interface Props {
   client: ChatClient;
   state: State;
   onOpen: (roomId: string) => void;
+  onOpenMessage: (message: Message) => void;
 }
 
-/** Finding people, creating groups, and the list of conversations. */
-export function Sidebar({ client, state, onOpen }: Props) {
+/** Searching messages, finding people, creating groups, and the list of conversations. */
+export function Sidebar({ client, state, onOpen, onOpenMessage }: Props) {
   const [grouping, setGrouping] = useState(false);
   return (
     <nav className="sidebar" aria-label="Conversations">
-      <PeopleSearch
-        client={client}
-        label="Find people"
-        placeholder="Search by username"
-        action="Chat with"
-        onPick={async (user) => onOpen((await client.startDirect(user.id)).id)}
-      />
-      {grouping ? (
-        <NewGroup
+      <MessageSearch client={client} state={state} onOpen={onOpenMessage}>
+        <PeopleSearch
           client={client}
-          onDone={(roomId) => {
-            setGrouping(false);
-            if (roomId) onOpen(roomId);
-          }}
+          label="Find people"
+          placeholder="Search by username"
+          action="Chat with"
+          onPick={async (user) => onOpen((await client.startDirect(user.id)).id)}
         />
-      ) : (
-        <button type="button" className="new-group" onClick={() => setGrouping(true)}>
-          New group
-        </button>
-      )}
-      <h2 className="rooms-title">Chats</h2>
-      {state.order.length === 0 ? (
-        <p className="hint">No conversations yet.</p>
-      ) : (
-        <ul className="rooms">
-          {state.order.map((id) => {
-            const room = state.rooms[id];
-            if (!room) return null;
-            const title = roomTitle(state, room);
-            const peer = directPeer(state, room);
-            const online = peer ? !!state.online[peer] : false;
-            // While we are offline ourselves, nobody's presence is known.
-            const known = state.connection === "online";
-            const typing = Object.keys(state.typing[id] ?? {}).length > 0;
-            // The latest message of the timeline: from the held history, else the list's own.
-            const held = state.history[id];
-            const last =
-              (held?.loaded ? held.messages.filter((m) => !m.thread_id && m.kind !== "system").at(-1) : undefined) ??
-              state.latest[id];
-            return (
-              <li key={id}>
-                <button
-                  type="button"
-                  className="room"
-                  aria-current={state.active === id ? "true" : undefined}
-                  onClick={() => onOpen(id)}
-                  data-room={id}
-                >
-                  <span className={`avatar ${room.kind}`} aria-hidden="true">
-                    {title.slice(0, 1).toUpperCase()}
-                    {peer && known && <span className={`dot ${online ? "on" : "off"}`} />}
-                  </span>
-                  <span className="room-text">
-                    <span className="room-name">
-                      {title}
-                      {last && (
-                        <time className="room-time" dateTime={last.created_at}>
-                          {whenOf(last.created_at)}
-                        </time>
-                      )}
+        {grouping ? (
+          <NewGroup
+            client={client}
+            onDone={(roomId) => {
+              setGrouping(false);
+              if (roomId) onOpen(roomId);
+            }}
+          />
+        ) : (
+          <button type="button" className="new-group" onClick={() => setGrouping(true)}>
+            New group
+          </button>
+        )}
+        <h2 className="rooms-title">Chats</h2>
+        {state.order.length === 0 ? (
+          <p className="hint">No conversations yet.</p>
+        ) : (
+          <ul className="rooms">
+            {state.order.map((id) => {
+              const room = state.rooms[id];
+              if (!room) return null;
+              const title = roomTitle(state, room);
+              const peer = directPeer(state, room);
+              const online = peer ? !!state.online[peer] : false;
+              // While we are offline ourselves, nobody's presence is known.
+              const known = state.connection === "online";
+              const typing = Object.keys(state.typing[id] ?? {}).length > 0;
+              // The latest message of the timeline: from the held history, else the list's own.
+              const held = state.history[id];
+              const last =
+                (held?.loaded ? held.messages.filter((m) => !m.thread_id && m.kind !== "system").at(-1) : undefined) ??
+                state.latest[id];
+              return (
+                <li key={id}>
+                  <button
+                    type="button"
+                    className="room"
+                    aria-current={state.active === id ? "true" : undefined}
+                    onClick={() => onOpen(id)}
+                    data-room={id}
+                  >
+                    <span className={`avatar ${room.kind}`} aria-hidden="true">
+                      {title.slice(0, 1).toUpperCase()}
+                      {peer && known && <span className={`dot ${online ? "on" : "off"}`} />}
                     </span>
-                    {last && <span className="room-last">{lastLine(state, room, last)}</span>}
-                    <span className="room-sub">
-                      {typing
-                        ? "typing…"
-                        : room.kind === "group"
-                          ? `${room.members.length} members`
-                          : !known
-                            ? ""
-                            : online
-                              ? "online"
-                              : "offline"}
+                    <span className="room-text">
+                      <span className="room-name">
+                        {title}
+                        {last && (
+                          <time className="room-time" dateTime={last.created_at}>
+                            {whenOf(last.created_at)}
+                          </time>
+                        )}
+                      </span>
+                      {last && <span className="room-last">{lastLine(state, room, last)}</span>}
+                      <span className="room-sub">
+                        {typing
+                          ? "typing…"
+                          : room.kind === "group"
+                            ? `${room.members.length} members`
+                            : !known
+                              ? ""
+                              : online
+                                ? "online"
+                                : "offline"}
+                      </span>
                     </span>
-                  </span>
-                  {peer && known && <span className="visually-hidden">{online ? ", online" : ", offline"}</span>}
-                  {(room.unread_mentions ?? 0) > 0 && (
-                    <span
-                      className="badge mentions-badge"
-                      aria-label={`${room.unread_mentions} unread ${room.unread_mentions === 1 ? "mention" : "mentions"}`}
-                      data-mentions={room.unread_mentions}
-                    >
-                      @
-                    </span>
-                  )}
-                  {room.unread > 0 && (
-                    <span className="badge" aria-label={`${room.unread} unread`} data-unread={room.unread}>
-                      {room.unread > 99 ? "99+" : room.unread}
-                    </span>
-                  )}
-                </button>
-              </li>
-            );
-          })}
-        </ul>
-      )}
+                    {peer && known && <span className="visually-hidden">{online ? ", online" : ", offline"}</span>}
+                    {(room.unread_mentions ?? 0) > 0 && (
+                      <span
+                        className="badge mentions-badge"
+                        aria-label={`${room.unread_mentions} unread ${room.unread_mentions === 1 ? "mention" : "mentions"}`}
+                        data-mentions={room.unread_mentions}
+                      >
+                        @
+                      </span>
+                    )}
+                    {room.unread > 0 && (
+                      <span className="badge" aria-label={`${room.unread} unread`} data-unread={room.unread}>
+                        {room.unread > 99 ? "99+" : room.unread}
+                      </span>
+                    )}
+                  </button>
+                </li>
+              );
+            })}
+          </ul>
+        )}
+      </MessageSearch>
     </nav>
   );
 }
@@ -273,9 +277,4 @@ function lastLine(state: State, room: Room, m: Message): string {
         : "";
   const who = m.sender_id === state.me.id ? "You" : room.kind === "group" ? userName(state.users, m.sender_id) : null;
   return who ? `${who}: ${text}` : text;
-}
-
-/** The time of the latest message: the hour today, else the day. */
-function whenOf(iso: string): string {
-  return dayOf(iso) === "Today" ? timeOf(iso) : dayOf(iso);
 }

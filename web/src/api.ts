@@ -104,6 +104,12 @@ export interface Message {
   system?: SystemEvent | null;
 }
 
+/** A page of `GET /api/search/messages`: newest first; `next` is the `before` of the page after. */
+export interface SearchPage {
+  messages: Message[];
+  next: string | null;
+}
+
 export interface ThreadSummary {
   reply_count: number;
   last_reply_at: string;

@@ -26,6 +26,7 @@ import {
   type Notifications,
   type Room,
   type RoomInfo,
+  type SearchPage,
   type Upload,
   type User,
 } from "./api";
@@ -225,6 +226,8 @@ export class ChatClient {
    * missed while away can never hide behind a later one seen live.
    */
   private readonly revs = new Map<string, number>();
+  /** Page fetches under way, by what they fetch: asking for one again joins it. */
+  private readonly fetching = new Map<string, Promise<void>>();
   /** room → how many `sync` calls of it are under way. */
   private readonly syncing = new Map<string, number>();
   /** room → the highest `rev` seen at all, whether or not everything before it is held. */
@@ -585,7 +588,21 @@ export class ChatClient {
     }
   }
 
-  private async loadLatest(roomId: string): Promise<void> {
+  private loadLatest(roomId: string): Promise<void> {
+    return this.once(`latest:${roomId}`, () => this.fetchLatest(roomId));
+  }
+
+  /** Runs `start` unless a fetch under the same `key` is under way, which it joins. */
+  private once(key: string, start: () => Promise<void>): Promise<void> {
+    let running = this.fetching.get(key);
+    if (!running) {
+      running = start().finally(() => this.fetching.delete(key));
+      this.fetching.set(key, running);
+    }
+    return running;
+  }
+
+  private async fetchLatest(roomId: string): Promise<void> {
     // The room's `rev` as known before the page is asked for: every change up to it is in the
     // page, so it is where this room's `sync` starts (a page is the messages' current state).
     const before = this.state.rooms[roomId]?.rev ?? 0;
@@ -629,9 +646,13 @@ export class ChatClient {
     this.set({ reads: { ...this.state.reads, [roomId]: reads } });
   }
 
-  async loadOlder(roomId: string): Promise<void> {
+  loadOlder(roomId: string): Promise<void> {
+    return this.once(`older:${roomId}`, () => this.fetchOlder(roomId));
+  }
+
+  private async fetchOlder(roomId: string): Promise<void> {
     const h = this.state.history[roomId];
-    if (!h || !h.loaded || !h.hasOlder || h.loadingOlder) return;
+    if (!h || !h.loaded || !h.hasOlder) return;
     const first = h.messages[0]?.seq;
     if (first === undefined || first <= 1) {
       this.set({ history: { ...this.state.history, [roomId]: { ...h, hasOlder: false } } });
@@ -655,6 +676,22 @@ export class ChatClient {
       const now = this.state.history[roomId]!;
       this.set({ history: { ...this.state.history, [roomId]: { ...now, loadingOlder: false } } });
       throw e;
+    }
+  }
+
+  /**
+   * Loads a room's older pages until it holds the message `id` or nothing older is left: what a
+   * jump to an earlier message (a reply's original, a search hit) needs on screen.
+   */
+  async loadUntil(roomId: string, id: string): Promise<void> {
+    if (!this.state.history[roomId]?.loaded) await this.loadLatest(roomId);
+    for (;;) {
+      const h = this.state.history[roomId];
+      if (!h?.hasOlder || h.messages.some((m) => m.id === id)) return;
+      const first = h.messages[0]?.seq;
+      await this.loadOlder(roomId);
+      // A page that brought nothing older would only be asked for again.
+      if (this.state.history[roomId]?.messages[0]?.seq === first) return;
     }
   }
 
@@ -696,6 +733,15 @@ export class ChatClient {
     const { users } = await this.api.call<{ users: User[] }>("GET", `/api/users?q=${encodeURIComponent(q)}`);
     this.remember(users);
     return users.filter((u) => u.id !== this.state.me.id);
+  }
+
+  /** The messages of our rooms that `q` finds, newest first; `before` is the previous page's `next`. */
+  async searchMessages(q: string, before: string | null): Promise<SearchPage> {
+    const params = new URLSearchParams({ q });
+    if (before) params.set("before", before);
+    const page = await this.api.call<SearchPage>("GET", `/api/search/messages?${params}`);
+    this.resolveUsers(people(page.messages));
+    return page;
   }
 
   // ---- messages ---------------------------------------------------------------------------

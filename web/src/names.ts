@@ -43,6 +43,11 @@ export function dayOf(iso: string, now = new Date()): string {
   });
 }
 
+/** When a message was sent, in a list: the hour today, else the day. */
+export function whenOf(iso: string): string {
+  return dayOf(iso) === "Today" ? timeOf(iso) : dayOf(iso);
+}
+
 /** The local day of a time, to compare two messages' days. */
 export function dayKey(iso: string): string {
   const d = new Date(iso);

@@ -4,6 +4,8 @@
 // - The binary: env CHAT_BIN, else $CARGO_TARGET_DIR/debug/chat, else <repo>/target/debug/chat;
 //   it gets a free loopback port, a fresh data dir and CHAT_WEB_DIR=web/dist.
 // - The browser: env CHROMIUM, else /usr/bin/chromium, headless, a fresh profile per launch.
+// - The server object also speaks the contract from outside the browser (another device):
+//   `call` for HTTP, `send` for messages over a Socket.IO connection of its own.
 // - Every page records console errors and uncaught exceptions; `assertNoErrors` fails the test
 //   on any of them.
 // - Screenshots go to web/test-output/screenshots (git-ignored).
@@ -18,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+import { io } from "socket.io-client";
 
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 
@@ -82,6 +85,36 @@ export async function startServer(env = {}) {
         clearTimeout(timer);
       }
       if (!process.env.E2E_KEEP) await fsp.rm(dataDir, { recursive: true, force: true });
+    },
+    /** An HTTP call of the contract; the parsed body. */
+    async call(method, path, { token, body } = {}) {
+      const headers = {};
+      if (token) headers.authorization = `Bearer ${token}`;
+      if (body !== undefined) headers["content-type"] = "application/json";
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      assert.ok(res.ok, `${method} ${path}: HTTP ${res.status}`);
+      const text = await res.text();
+      return text ? JSON.parse(text) : undefined;
+    },
+    /** Sends `bodies` to a room in order, as the user whose access token is `token`. */
+    async send(token, roomId, bodies) {
+      const socket = io(url, { auth: { token }, transports: ["websocket"] });
+      try {
+        for (const body of bodies) {
+          const ack = await socket.timeout(10_000).emitWithAck("message:send", {
+            room_id: roomId,
+            client_id: crypto.randomUUID(),
+            body,
+          });
+          assert.equal(ack.ok, true, JSON.stringify(ack));
+        }
+      } finally {
+        socket.disconnect();
+      }
     },
   };
   for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
