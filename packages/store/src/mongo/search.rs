@@ -21,15 +21,17 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::UpdateOptions;
 
 use super::chat::MessageDoc;
-use super::{MongoStore, map_err};
+use super::{DUPLICATE_KEY, MongoStore, map_err};
 use crate::search::{Candidate, SearchCursor, SearchQuery, SearchStore, text};
 use crate::{Error, Result};
 
 /// The `rev` of a deleted message's tombstone: above any change's.
 const DELETED_REV: i64 = i64::MAX;
 
-/// How many documents of a batch are written at once.
-const WRITES_IN_FLIGHT: usize = 16;
+/// The most statements in one `update` command. A statement's terms take at most about 80 KiB
+/// (a body of 4,000 characters of a script without spaces: each character and pair), so a
+/// command stays under the server's 16 MiB limit.
+const STATEMENTS_PER_COMMAND: usize = 100;
 
 impl MongoStore {
     fn search_index(&self) -> mongodb::Collection<Document> {
@@ -49,33 +51,49 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Writes one message's document unless a newer `rev` of it (or its delete) is there.
-    async fn index_one(&self, message: &Message) -> Result<()> {
-        if message.deleted {
-            return self.unindex_message(&message.id).await;
-        }
-        let rev = i64::try_from(message.rev)
-            .map_err(|_| Error::Internal(format!("rev {} out of range", message.rev)))?;
-        let terms = text::index_terms(&text::tokens(&message.body));
-        let written = self
-            .search_index()
-            .update_one(
-                doc! { "_id": &message.id, "rev": { "$lte": rev } },
-                doc! { "$set": {
+    /// Writes each message's document unless a newer `rev` of it (or its delete) is there:
+    /// one `update` command of many statements, unordered, so a batch costs one round trip.
+    /// A statement that fails as a duplicate found a newer state already indexed.
+    async fn index_texts(&self, messages: &[&Message]) -> Result<()> {
+        let mut updates = Vec::with_capacity(messages.len());
+        for message in messages {
+            let rev = i64::try_from(message.rev)
+                .map_err(|_| Error::Internal(format!("rev {} out of range", message.rev)))?;
+            let terms = text::index_terms(&text::tokens(&message.body));
+            updates.push(doc! {
+                "q": { "_id": &message.id, "rev": { "$lte": rev } },
+                "u": { "$set": {
                     "room_id": &message.room_id,
                     "at": message.created_at.millis(),
                     "terms": terms,
                     "rev": rev,
                 } },
-            )
-            .with_options(UpdateOptions::builder().upsert(true).build())
-            .await
-            .map_err(map_err);
-        match written {
-            // A newer state (or the delete) is indexed already.
-            Ok(_) | Err(Error::Duplicate(_)) => Ok(()),
-            Err(e) => Err(e),
+                "upsert": true,
+            });
         }
+        let reply = self
+            .db
+            .run_command(doc! {
+                "update": self.search_index().name(),
+                "updates": updates,
+                "ordered": false,
+            })
+            .await
+            .map_err(map_err)?;
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            for error in errors {
+                let code = error.as_document().and_then(|e| e.get_i32("code").ok());
+                if code != Some(DUPLICATE_KEY) {
+                    return Err(Error::Internal(format!("indexing for search: {error}")));
+                }
+            }
+        }
+        if let Ok(concern) = reply.get_document("writeConcernError") {
+            return Err(Error::Unavailable(format!(
+                "indexing for search: {concern}"
+            )));
+        }
+        Ok(())
     }
 
     /// The messages of `ids` (those stored), by id.
@@ -148,12 +166,13 @@ impl SearchStore for MongoStore {
     }
 
     async fn index_messages(&self, messages: &[Message]) -> Result<()> {
-        for chunk in messages.chunks(WRITES_IN_FLIGHT) {
-            let mut writes = Vec::with_capacity(chunk.len());
-            for message in chunk {
-                writes.push(self.index_one(message));
-            }
-            futures_util::future::try_join_all(writes).await?;
+        let (deleted, texts): (Vec<&Message>, Vec<&Message>) =
+            messages.iter().partition(|m| m.deleted);
+        for chunk in texts.chunks(STATEMENTS_PER_COMMAND) {
+            self.index_texts(chunk).await?;
+        }
+        for message in deleted {
+            self.unindex_message(&message.id).await?;
         }
         Ok(())
     }
