@@ -53,18 +53,8 @@ fn events(n: u64) -> Vec<Event> {
                     sender_id: "user-1".into(),
                     client_id: uuid::Uuid::now_v7().to_string(),
                     body: format!("benchmark message {seq}: a line of chat of ordinary length"),
-                    attachments: Vec::new(),
-                    reply_to: None,
                     created_at: Timestamp::from_millis(1_767_225_600_000 + i as i64),
-                    edited_at: None,
-                    deleted: false,
-                    rev: 0,
-                    reactions: Vec::new(),
-                    reply_preview: None,
-                    mentions: Vec::new(),
-                    mentions_room: false,
-                    thread: None,
-                    thread_id: None,
+                    ..Message::default()
                 },
             }
         })

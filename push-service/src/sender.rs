@@ -720,18 +720,8 @@ mod tests {
             sender_id: "s".into(),
             client_id: "c".into(),
             body: body.into(),
-            attachments: Vec::new(),
-            reply_to: None,
             created_at: models::Timestamp::from_millis(0),
-            edited_at: None,
-            deleted: false,
-            rev: 0,
-            reactions: Vec::new(),
-            reply_preview: None,
-            mentions: Vec::new(),
-            mentions_room: false,
-            thread: None,
-            thread_id: None,
+            ..Message::default()
         }
     }
 

@@ -115,8 +115,8 @@ pub struct FileRef {
     pub size: u64,
 }
 
-/// `Message`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Message`. The default is empty, for building one field by field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
     pub room_id: RoomId,

@@ -339,18 +339,8 @@ impl Harness {
                 sender_id: sender.id.clone(),
                 client_id: unique(),
                 body: body.into(),
-                attachments: Vec::new(),
-                reply_to: None,
                 created_at: Timestamp::now(),
-                edited_at: None,
-                deleted: false,
-                rev: 0,
-                reactions: Vec::new(),
-                reply_preview: None,
-                mentions: Vec::new(),
-                mentions_room: false,
-                thread: None,
-                thread_id: None,
+                ..Message::default()
             },
         };
         if let Event::MessageCreated { message } = &mut event {

@@ -43,18 +43,8 @@ pub fn message(body: &str) -> Message {
         sender_id: "user-1".into(),
         client_id: uuid::Uuid::now_v7().to_string(),
         body: body.into(),
-        attachments: Vec::new(),
-        reply_to: None,
         created_at: Timestamp::from_millis(1_767_225_600_123),
-        edited_at: None,
-        deleted: false,
-        rev: 0,
-        reactions: Vec::new(),
-        reply_preview: None,
-        mentions: Vec::new(),
-        mentions_room: false,
-        thread: None,
-        thread_id: None,
+        ..Message::default()
     }
 }
 

@@ -242,16 +242,7 @@ fn message(room: &RoomRecord, sender: &str, seq: u64) -> Message {
             content_type: "image/jpeg".into(),
             size: 1000 + seq,
         }],
-        reply_to: None,
         created_at: Timestamp::from_millis(1_700_000_000_000 + seq as i64),
-        edited_at: None,
-        deleted: false,
-        rev: 0,
-        reactions: Vec::new(),
-        reply_preview: None,
-        mentions: Vec::new(),
-        mentions_room: false,
-        thread: None,
-        thread_id: None,
+        ..Message::default()
     }
 }
