@@ -64,7 +64,7 @@ async fn register(
     let username = normalize_username(&body.username).map_err(|m| Error::Invalid(m.into()))?;
     validate_password(&body.password).map_err(|m| Error::Invalid(m.into()))?;
     let display_name = match &body.display_name {
-        Some(name) => validate_display_name(name).map_err(|m| Error::Invalid(m.into()))?,
+        Some(name) => validate_display_name(name).map_err(Error::Invalid)?,
         None => body.username.trim().to_string(),
     };
     if state.store.user_by_username(&username).await?.is_some() {

@@ -211,6 +211,16 @@ async fn bad_bodies_get_the_error_shape(app: App) {
             r#"{"username":"ivan","password":"long enough","display_name":"  "}"#,
             StatusCode::BAD_REQUEST,
         ),
+        (
+            "/api/auth/register",
+            r#"{"username":"ivan","password":"long enough","display_name":"Iv\u202Enav"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/auth/register",
+            r#"{"username":"ivan","password":"long enough","display_name":"\u200B"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
         ("/api/auth/login", "", StatusCode::BAD_REQUEST),
         (
             "/api/auth/login",

@@ -57,17 +57,10 @@ pub fn normalize_username(raw: &str) -> Result<String, &'static str> {
     Ok(lower)
 }
 
-/// Display names: 1–64 characters after trimming.
-pub fn validate_display_name(raw: &str) -> Result<String, &'static str> {
-    let trimmed = raw.trim();
-    let len = trimmed.chars().count();
-    if !(1..=64).contains(&len) {
-        return Err("display_name must be 1 to 64 characters");
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err("display_name may not contain control characters");
-    }
-    Ok(trimmed.to_string())
+/// Display names: 1–64 characters after trimming, showing what they are (see
+/// [`crate::text::checked_name`]).
+pub fn validate_display_name(raw: &str) -> Result<String, String> {
+    crate::text::checked_name(raw, "display_name", 64)
 }
 
 /// Passwords: 8–128 characters.

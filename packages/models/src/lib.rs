@@ -8,6 +8,7 @@
 //! - [`files`]: the bodies of the files API.
 //! - [`socket`]: the Socket.IO events, both ways, with their names.
 //! - [`events`]: what socket nodes hand off to the consumers.
+//! - [`text`]: names that show what they are, messages that show something.
 
 pub mod auth;
 pub mod chat;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod socket;
+pub mod text;
 pub mod time;
 
 pub use auth::{Session, User, UserId};

@@ -130,10 +130,7 @@ impl Chat {
         name: &str,
         members: Vec<String>,
     ) -> Result<RoomRecord> {
-        let name = name.trim();
-        if !(1..=64).contains(&name.chars().count()) {
-            return Err(Error::Invalid("name must be 1 to 64 characters".into()));
-        }
+        let name = models::text::checked_name(name, "name", 64).map_err(Error::Invalid)?;
         let mut seen = HashSet::new();
         let mut all = vec![owner.to_string()];
         seen.insert(owner.to_string());
@@ -152,7 +149,7 @@ impl Chat {
         let record = RoomRecord {
             id: uuid::Uuid::now_v7().simple().to_string(),
             kind: RoomKind::Group,
-            name: name.to_string(),
+            name,
             created_by: owner.to_string(),
             created_at: now,
             direct_key: None,

@@ -372,13 +372,18 @@ impl Chat {
         }
     }
 
-    /// A message body as stored: trimmed, not empty unless files carry the message, within the
-    /// length limit.
+    /// A message body as stored: trimmed, showing something unless files carry the message,
+    /// within the length limit.
     pub(super) fn checked_body(&self, body: &str, has_attachments: bool) -> Result<String> {
         let trimmed = body.trim();
         let len = trimmed.chars().count();
         if len == 0 && !has_attachments {
             return Err(Error::Invalid("body must not be empty".into()));
+        }
+        if len > 0 && !models::text::has_visible(trimmed) && !has_attachments {
+            return Err(Error::Invalid(
+                "body must have a character that shows".into(),
+            ));
         }
         if len > self.limits.max_body_chars {
             return Err(Error::Invalid(format!(

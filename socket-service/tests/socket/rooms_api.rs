@@ -122,7 +122,14 @@ async fn a_bad_group_is_refused_and_creates_nothing() {
     let alice = app.user("alice").await;
     let mut a = app.connect(&alice).await;
 
-    for name in ["", "   ", &"n".repeat(65)] {
+    for name in [
+        "",
+        "   ",
+        &"n".repeat(65),
+        "admins\u{202E}txt.exe",
+        "\u{200B}",
+        "\u{3164}",
+    ] {
         let answer = app
             .http(
                 Method::POST,

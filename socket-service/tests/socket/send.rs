@@ -141,6 +141,10 @@ async fn malformed_sends_are_invalid_request_and_the_socket_stays_usable() {
         ("a client_id of 65 characters", payload(&"c".repeat(65), "hi")),
         ("a blank body", payload(&client_id(), " \n\t ")),
         (
+            "a body of only invisible characters",
+            payload(&client_id(), "\u{200B}\u{2060} \u{FEFF}"),
+        ),
+        (
             "no body",
             json!(["message:send", {"room_id": room, "client_id": client_id()}]).to_string(),
         ),
