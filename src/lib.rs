@@ -9,6 +9,7 @@
 //! - [`Config`]: where to listen and where the data lives.
 //! - [`run`]: builds the embedded adapters and serves every service's routes.
 //! - [`web`]: the browser app at `/`.
+//! - [`data_dir`]: the data directory, private to the server's user.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use service_kit::ops::{self, Check};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod data_dir;
 pub mod web;
 
 /// The standalone server's own settings; each service adds its own from the environment.
@@ -54,6 +56,7 @@ impl Config {
 /// `reindex-search`: rebuilds the message search index of the data directory's `chat.db`.
 pub async fn reindex_search(config: &Config) -> anyhow::Result<()> {
     use store::SearchStore;
+    data_dir::prepare(&config.data_dir)?;
     let store = store::SqliteStore::open(config.data_dir.join("chat.db"))?;
     let indexed = store.reindex().await?;
     tracing::info!(indexed, "search index rebuilt");
@@ -66,6 +69,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    data_dir::prepare(&config.data_dir)?;
     let store = Arc::new(store::SqliteStore::open(config.data_dir.join("chat.db"))?);
     let keys = token::KeyPair::load_or_generate(&config.data_dir.join("keys"))?;
     let limiter = Arc::new(rate_limit::LocalLimiter::new());

@@ -364,3 +364,52 @@ async fn uploaded_files_and_their_urls_survive_a_restart() {
     }
     server.stop();
 }
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_is_readable_by_the_servers_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    // A directory made before, open to everyone, with a database file to match.
+    let loose = fresh_dir();
+    std::fs::create_dir_all(&loose).unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(loose.join("chat.db"), b"").unwrap();
+    std::fs::set_permissions(
+        loose.join("chat.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    // And one the server makes.
+    let fresh = fresh_dir();
+    let mut servers = Vec::new();
+    for dir in [&loose, &fresh] {
+        let server = Server::start(dir).await;
+        let (status, _) = server
+            .post(
+                "/api/auth/register",
+                json!({"username": "private", "password": "long enough secret"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        servers.push((dir, server));
+    }
+    for (dir, server) in servers {
+        for sub in ["", "keys", "files"] {
+            assert_eq!(mode(&dir.join(sub)), 0o700, "{}/{sub}", dir.display());
+        }
+        for file in ["chat.db", "chat.db-wal", "keys/jwt-ed25519-private.pem"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{}/{file}", dir.display());
+        }
+        server.stop();
+    }
+}

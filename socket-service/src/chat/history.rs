@@ -17,6 +17,10 @@ pub const MAX_PAGE: usize = 100;
 const DEFAULT_PAGE: usize = 50;
 /// At most this many rooms in one `sync`.
 const MAX_SYNC_ROOMS: usize = 1000;
+/// About this many messages (new and changed, all rooms together) in one `sync` answer, so its
+/// size is bounded whatever it asks for: rooms past it answer one new and one changed message
+/// at most (with `has_more` / `changed_more`), and the client asks again.
+pub const MAX_SYNC_MESSAGES: usize = 5000;
 
 /// One page of messages.
 #[derive(Debug)]
@@ -50,15 +54,26 @@ impl Chat {
                 "rooms: at most {MAX_SYNC_ROOMS} per sync"
             )));
         }
+        let mut named = std::collections::HashSet::with_capacity(p.rooms.len());
+        if let Some(twice) = p.rooms.iter().find(|c| !named.insert(c.room_id.as_str())) {
+            return Err(Error::Invalid(format!(
+                "rooms: room {:?} is named more than once",
+                twice.room_id
+            )));
+        }
+        let mut budget = MAX_SYNC_MESSAGES;
         let mut out = Vec::with_capacity(p.rooms.len());
         for cursor in p.rooms {
             let room_id = cursor.room_id.clone();
             let answer = match self.require_member(&cursor.room_id, user_id).await {
-                Ok(()) => self.sync_room(cursor).await,
+                Ok(()) => self.sync_room(cursor, budget).await,
                 Err(e) => Err(e),
             };
             match answer {
-                Ok(room) => out.push(room),
+                Ok(room) => {
+                    budget = budget.saturating_sub(room.messages.len() + room.changed.len());
+                    out.push(room);
+                }
                 // A failing dependency fails the whole call; only refusals are per room.
                 Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => return Err(e),
                 Err(e) => out.push(SyncRoom {
@@ -75,16 +90,30 @@ impl Chat {
         Ok(out)
     }
 
-    async fn sync_room(&self, cursor: SyncCursor) -> Result<SyncRoom> {
+    /// One room's answer, of at most `budget` messages (new and changed together), or one of
+    /// each when the budget is spent.
+    async fn sync_room(&self, cursor: SyncCursor, budget: usize) -> Result<SyncRoom> {
         let room_id = &cursor.room_id;
         // The room's `rev` first: every change up to it is in the answer (a later one may be
         // too, and is then only sent again by the next sync).
         let rev = self.last_rev(room_id).await?;
+        // Past the budget, one of each still: `has_more` always comes with a message to go on
+        // from.
         let page = self
-            .history(room_id, Page::After(cursor.after_seq), MAX_PAGE)
+            .history(
+                room_id,
+                Page::After(cursor.after_seq),
+                budget.clamp(1, MAX_PAGE),
+            )
             .await?;
+        let left = budget.saturating_sub(page.messages.len());
         let changed = self
-            .changed(room_id, cursor.after_rev, cursor.after_seq, MAX_PAGE)
+            .changed(
+                room_id,
+                cursor.after_rev,
+                cursor.after_seq,
+                left.clamp(1, MAX_PAGE),
+            )
             .await?;
         Ok(SyncRoom {
             room_id: cursor.room_id,

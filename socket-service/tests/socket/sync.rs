@@ -1,11 +1,14 @@
 //! `sync`: new messages after `after_seq`, changes after `after_rev`, the room's `rev`, paging,
-//! per-room refusals and the limit on rooms per call.
+//! per-room refusals, the limit on rooms per call and the bound on one answer's messages.
 
 use std::time::Duration;
 
+use models::Timestamp;
+use models::chat::Message;
 use rate_limit::Rule;
 use serde_json::{Value, json};
 use socket_service::Limits;
+use store::ChatStore;
 
 use crate::support::{App, client_id, error_detail, ok, refused, send};
 
@@ -299,4 +302,66 @@ async fn sync_takes_at_most_1000_rooms_and_a_well_formed_payload() {
     // The socket still works.
     let answer = a.call("sync", json!({"rooms": [{"room_id": room}]})).await;
     assert_eq!(only_room(&answer)["rev"], json!(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sync_answers_a_bounded_number_of_messages_and_names_each_room_once() {
+    let app = App::new().await;
+    let alice = app.user("alice").await;
+    let mut a = app.connect(&alice).await;
+    // One room named a thousand times would answer its page a thousand times.
+    let room = app.group(&alice, &[]).await;
+    send(&mut a, &room, &"x".repeat(4000)).await;
+    let copies: Vec<Value> = (0..1000)
+        .map(|_| json!({"room_id": room, "after_seq": 0}))
+        .collect();
+    let answer = a.call("sync", json!({"rooms": copies})).await;
+    refused(&answer, "invalid_request");
+
+    // 51 rooms of 100 long messages each: one answer carries 5,000 of them, then one per room
+    // with `has_more`; the next sync brings the rest.
+    let mut rooms = Vec::new();
+    for _ in 0..51 {
+        let id = app.group(&alice, &[]).await;
+        let messages: Vec<Message> = (1..=100)
+            .map(|seq| Message {
+                id: uuid::Uuid::now_v7().to_string(),
+                room_id: id.clone(),
+                seq,
+                sender_id: alice.id.clone(),
+                client_id: client_id(),
+                body: "y".repeat(4000),
+                created_at: Timestamp::now(),
+                ..Message::default()
+            })
+            .collect();
+        app.store.insert_messages(&messages).await.unwrap();
+        rooms.push(id);
+    }
+    let cursors: Vec<Value> = rooms
+        .iter()
+        .map(|r| json!({"room_id": r, "after_seq": 0}))
+        .collect();
+    let answer = a.call("sync", json!({"rooms": cursors})).await;
+    let answered = ok(&answer)["rooms"].as_array().unwrap();
+    let count = |r: &Value| r["messages"].as_array().unwrap().len();
+    let total: usize = answered.iter().map(count).sum();
+    assert_eq!(total, 5001, "the budget, then one to go on from");
+    let size = answer.to_string().len();
+    assert!(
+        size < 23_000_000,
+        "4,000 characters and the fields of each message: {size} bytes"
+    );
+    let short: Vec<&Value> = answered.iter().filter(|r| count(r) < 100).collect();
+    assert_eq!(short.len(), 1);
+    assert_eq!(count(short[0]), 1);
+    assert_eq!(short[0]["has_more"], json!(true));
+    let last = short[0]["room_id"].clone();
+    let again = a
+        .call(
+            "sync",
+            json!({"rooms": [{"room_id": last, "after_seq": 0}]}),
+        )
+        .await;
+    assert_eq!(only_room(&again)["messages"].as_array().unwrap().len(), 100);
 }
