@@ -110,7 +110,7 @@ pub async fn run(
     let sweeper = file_service::sweeper::spawn(files.clone(), shutdown.clone());
     let checks: Vec<Arc<dyn Check>> = vec![Arc::new(auth_service::state::StoreCheck(store))];
 
-    let app = sockets.wrap(
+    let app = sockets.wrap(service_kit::http::with_security_headers(
         auth_service::router(auth)
             .merge(push.router)
             .merge(ops::router(checks))
@@ -118,7 +118,7 @@ pub async fn run(
             .merge(file_service::router(files))
             .merge(objects.router())
             .fallback_service(web::fallback(&config.web_dir)),
-    );
+    ));
     // Tell every client why before the listener stops, so they reconnect at once.
     let stop = socket_service::close_then_drain(shutdown, sockets.io.clone());
     tracing::info!("chat server listening on http://{}", listener.local_addr()?);

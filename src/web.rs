@@ -13,6 +13,14 @@ use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 use tower_http::services::{ServeDir, ServeFile};
 
+/// The web app's content security policy: its own scripts, styles and connections only (the
+/// Socket.IO WebSocket is same-origin), images from itself and from the blobs it makes, never
+/// framed. API answers carry a stricter one of their own.
+const WEB_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; \
+     worker-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; \
+     frame-ancestors 'none'";
+
 /// What every route the services do not own falls back to.
 pub type Fallback = BoxCloneSyncService<Request, Response, Infallible>;
 
@@ -37,7 +45,7 @@ pub fn fallback(dir: &Path) -> Fallback {
                 return Ok(service_kit::http::not_found().await.into_response());
             }
             let Some(app) = app else {
-                return Ok(not_built());
+                return Ok(with_web_csp(not_built()));
             };
             let assets = path.starts_with("/assets/");
             let mut response = app.oneshot(req).await?.map(Body::new);
@@ -51,9 +59,17 @@ pub fn fallback(dir: &Path) -> Fallback {
             response
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-            Ok(response)
+            Ok(with_web_csp(response))
         }
     }))
+}
+
+fn with_web_csp(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(WEB_CSP),
+    );
+    response
 }
 
 fn not_built() -> Response {

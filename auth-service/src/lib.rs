@@ -55,9 +55,7 @@ pub async fn run(
         Arc::new(state::StoreCheck(store)),
         service_kit::redis::check(redis),
     ];
-    let app = router(state)
-        .merge(ops::router(checks))
-        .fallback(service_kit::http::not_found);
+    let app = ops::with_operations(router(state), checks);
     tracing::info!(addr = %listener.local_addr()?, "auth-service listening");
     axum::serve(
         listener,

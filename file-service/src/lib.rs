@@ -70,9 +70,7 @@ pub async fn run(
         }),
     ];
     let sweeper = sweeper::spawn(state.clone(), shutdown.clone());
-    let app = router(state)
-        .merge(ops::router(checks))
-        .fallback(service_kit::http::not_found);
+    let app = ops::with_operations(router(state), checks);
     tracing::info!(addr = %listener.local_addr()?, "file-service listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -222,9 +222,7 @@ pub async fn run(
         }),
         service_kit::redis::check(redis),
     ];
-    let app = api::router(state)
-        .merge(ops::router(checks))
-        .fallback(service_kit::http::not_found);
+    let app = ops::with_operations(api::router(state), checks);
     tracing::info!(addr = %listener.local_addr()?, "push-service listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())

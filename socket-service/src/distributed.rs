@@ -58,7 +58,9 @@ pub async fn run(
     let prefix = b.redis_prefix.clone();
     let store =
         Arc::new(store::MongoStore::connect(b.mongodb_url.expose(), &b.mongodb_database).await?);
+    tracing::info!("connected to MongoDB");
     let redis = service_kit::redis::connect(b.redis_url.expose()).await?;
+    tracing::info!("connected to Redis");
     let verifier = config.tokens.verifier()?;
     let presence = Arc::new(
         presence::RedisPresence::start(
@@ -82,6 +84,7 @@ pub async fn run(
         )
         .await?,
     );
+    tracing::info!("connected to RabbitMQ");
     let channel = format!("{prefix}membership");
     let membership = Arc::new(Membership::new(
         store.clone(),
@@ -157,13 +160,7 @@ pub async fn run(
         }),
         service_kit::redis::check(redis),
     ];
-    let app = service.wrap(
-        service
-            .router
-            .clone()
-            .merge(ops::router(checks))
-            .fallback(service_kit::http::not_found),
-    );
+    let app = service.wrap(ops::with_operations(service.router.clone(), checks));
     tracing::info!(addr = %listener.local_addr()?, "socket-service listening");
     let stop = crate::close_then_drain(shutdown, io);
     axum::serve(

@@ -413,3 +413,62 @@ async fn the_data_directory_is_readable_by_the_servers_user_only() {
         server.stop();
     }
 }
+
+/// The security headers of a GET of `url`, by name.
+async fn security_headers(url: String) -> std::collections::BTreeMap<String, String> {
+    let response = reqwest::get(url).await.unwrap();
+    [
+        "content-security-policy",
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+    ]
+    .into_iter()
+    .map(|name| {
+        let value = response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (name.to_string(), value)
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let data = fresh_dir();
+    let web = data.with_file_name("web");
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><title>app</title>").unwrap();
+    let server = Server::start_with(&data, &[("CHAT_WEB_DIR", &web)]).await;
+
+    // The app: its own scripts, styles and connections, never framed.
+    for path in ["/", "/rooms/42"] {
+        let headers = security_headers(format!("{}{path}", server.base)).await;
+        let csp = &headers["content-security-policy"];
+        for part in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(part), "{path}: {csp}");
+        }
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    }
+    // The API, its errors and the operations endpoints: nothing in them may run.
+    for path in ["/api/auth/jwks", "/api/rooms", "/api/nothing", "/healthz"] {
+        let headers = security_headers(format!("{}{path}", server.base)).await;
+        assert_eq!(
+            headers["content-security-policy"], "default-src 'none'; frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    }
+    server.stop();
+}

@@ -86,6 +86,12 @@ async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
     )
 }
 
+/// A service's whole HTTP app: its `api`, the operations endpoints, the contract's 404 for
+/// anything else, and the security headers on every answer.
+pub fn with_operations(api: Router, checks: Vec<Arc<dyn Check>>) -> Router {
+    crate::http::with_security_headers(api.merge(router(checks)).fallback(crate::http::not_found))
+}
+
 /// Serves only the operations endpoints on `listener` until `shutdown`: the shape of a
 /// service whose consumer has no HTTP API of its own.
 pub async fn serve(
@@ -94,7 +100,7 @@ pub async fn serve(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "operations endpoints listening");
-    axum::serve(listener, router(checks))
+    axum::serve(listener, crate::http::with_security_headers(router(checks)))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }
