@@ -98,7 +98,15 @@ async fn subscribe(
             created_at: Timestamp::now(),
         })
         .await
-        .map_err(Error::from)?;
+        .map_err(|e| match e {
+            // Only the browser holding a subscription knows its secret; knowing its endpoint
+            // is not enough to take it from another account.
+            store::Error::Duplicate(_) => ApiError::new(
+                models::ErrorCode::Conflict,
+                "this push endpoint is another account's subscription",
+            ),
+            e => Error::from(e).into(),
+        })?;
     Ok(StatusCode::CREATED)
 }
 

@@ -38,6 +38,10 @@ mod search;
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long one round of creating the indexes may take, and how many rounds are tried.
+const INDEX_ROUND_TIMEOUT: Duration = Duration::from_secs(10);
+const INDEX_ROUNDS: u32 = 3;
+
 /// MongoDB's duplicate-key error code.
 const DUPLICATE_KEY: i32 = 11000;
 
@@ -99,8 +103,21 @@ impl MongoStore {
             db,
         };
         store.ping().await?;
-        store.create_indexes().await?;
-        Ok(store)
+        // A server busy enough to stall one of the index requests must not keep a process from
+        // starting: each round is bounded, and creating an index that exists is a no-op.
+        for round in 1..=INDEX_ROUNDS {
+            match tokio::time::timeout(INDEX_ROUND_TIMEOUT, store.create_indexes()).await {
+                Ok(created) => return created.map(|()| store),
+                Err(_) => tracing::warn!(
+                    round,
+                    timeout = ?INDEX_ROUND_TIMEOUT,
+                    "creating the MongoDB indexes is taking long; trying again"
+                ),
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "creating the MongoDB indexes took longer than {INDEX_ROUNDS} × {INDEX_ROUND_TIMEOUT:?}"
+        )))
     }
 
     async fn create_indexes(&self) -> Result<()> {

@@ -24,7 +24,10 @@ pub struct PushSubscription {
 
 #[async_trait]
 pub trait PushStore: Send + Sync + 'static {
-    /// Stores `subscription`, replacing whatever was stored for its endpoint (keys and owner).
+    /// Stores `subscription`, replacing what was stored for its endpoint. An endpoint another
+    /// user holds moves to this one only with the same `auth` secret, which only the browser
+    /// holding the subscription knows (the same browser signed in to another account); else
+    /// [`crate::Error::Duplicate`], and nothing changes.
     async fn subscribe(&self, subscription: &PushSubscription) -> Result<()>;
     /// Removes `endpoint` if `user_id` owns it; `true` when something was removed.
     async fn unsubscribe(&self, user_id: &str, endpoint: &str) -> Result<bool>;

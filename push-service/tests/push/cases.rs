@@ -337,6 +337,19 @@ pub async fn subscriptions_are_checked_and_stored_once_per_endpoint(h: Harness) 
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].endpoint, device.endpoint);
 
+    // Another account that learned the endpoint, but not the browser's secret, cannot take it.
+    let mallory = h.user("mallory").await;
+    let taken = with("/keys/auth", json!(base64url(&[9u8; 16])));
+    let (status, answer) = h.subscribe_with(&mallory, &taken).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "conflict", "{answer}");
+    let still = h
+        .subscriptions
+        .subscriptions_of(&[bob.id.clone(), mallory.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(still, stored, "still bob's, with bob's keys");
+
     let deleted = h
         .http
         .delete(format!("{}/api/push/subscriptions", h.api))

@@ -121,7 +121,9 @@ export class ServiceProc {
       });
       proc.on("error", (error) => resolve({ code: null, signal: null, error }));
     });
-    const deadline = Date.now() + 30_000;
+    // A cold start under the load of a whole test run (the database server busy with other
+    // suites) has taken longer than 30 s; the log tail says where it waited.
+    const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (!this.alive) {
         throw new Error(`${this.name} exited during startup (code ${proc.exitCode}, signal ${proc.signalCode})\n${this.logTail()}`);
@@ -138,7 +140,7 @@ export class ServiceProc {
       }
       await sleep(50);
     }
-    throw new Error(`${this.name} did not answer /healthz within 30 s\n${this.logTail()}`);
+    throw new Error(`${this.name} did not answer /healthz within 60 s\n${this.logTail()}`);
   }
 
   /** kill -9 (or another signal) without waiting. */

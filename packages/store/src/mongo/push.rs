@@ -53,19 +53,35 @@ impl MongoStore {
 impl PushStore for MongoStore {
     async fn subscribe(&self, subscription: &PushSubscription) -> Result<()> {
         let s = subscription;
-        // `$set` with upsert rather than a replace: one atomic write either way, and the form
-        // every server (and the test stand-in) supports.
+        let set = doc! { "$set": {
+            "user_id": &s.user_id,
+            "p256dh": &s.p256dh,
+            "auth": &s.auth,
+            "created_at": s.created_at.millis(),
+        } };
+        // The owner's own endpoint, or one the same browser subscription (its secret) holds;
+        // tried one after the other, since nx-27017 mis-applies `$or` in an update.
+        for held in [doc! { "user_id": &s.user_id }, doc! { "auth": &s.auth }] {
+            let mut filter = doc! { "_id": &s.endpoint };
+            filter.extend(held);
+            let updated = self
+                .push_subscriptions()
+                .update_one(filter, set.clone())
+                .await
+                .map_err(map_err)?;
+            if updated.matched_count > 0 {
+                return Ok(());
+            }
+        }
+        // A new endpoint; one another user holds makes this a duplicate.
         self.push_subscriptions()
-            .update_one(
-                doc! { "_id": &s.endpoint },
-                doc! { "$set": {
-                    "user_id": &s.user_id,
-                    "p256dh": &s.p256dh,
-                    "auth": &s.auth,
-                    "created_at": s.created_at.millis(),
-                } },
-            )
-            .upsert(true)
+            .insert_one(SubscriptionDoc {
+                endpoint: s.endpoint.clone(),
+                user_id: s.user_id.clone(),
+                p256dh: s.p256dh.clone(),
+                auth: s.auth.clone(),
+                created_at: s.created_at.millis(),
+            })
             .await
             .map_err(map_err)?;
         Ok(())

@@ -5,8 +5,8 @@ use models::Timestamp;
 use rusqlite::{Row, params, params_from_iter};
 
 use super::SqliteStore;
-use crate::Result;
 use crate::push::{PushStore, PushSubscription};
+use crate::{Error, Result};
 
 fn subscription_from_row(row: &Row<'_>) -> rusqlite::Result<PushSubscription> {
     Ok(PushSubscription {
@@ -22,24 +22,32 @@ fn subscription_from_row(row: &Row<'_>) -> rusqlite::Result<PushSubscription> {
 impl PushStore for SqliteStore {
     async fn subscribe(&self, subscription: &PushSubscription) -> Result<()> {
         let s = subscription.clone();
-        self.call(move |conn| {
-            conn.execute(
-                "INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id,
-                     p256dh = excluded.p256dh, auth = excluded.auth,
-                     created_at = excluded.created_at",
-                params![
-                    s.endpoint,
-                    s.user_id,
-                    s.p256dh,
-                    s.auth,
-                    s.created_at.millis()
-                ],
-            )?;
-            Ok(())
-        })
-        .await
+        let stored = self
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id,
+                         p256dh = excluded.p256dh, auth = excluded.auth,
+                         created_at = excluded.created_at
+                     WHERE push_subscriptions.user_id = excluded.user_id
+                        OR push_subscriptions.auth = excluded.auth",
+                    params![
+                        s.endpoint,
+                        s.user_id,
+                        s.p256dh,
+                        s.auth,
+                        s.created_at.millis()
+                    ],
+                )
+            })
+            .await?;
+        if stored == 0 {
+            return Err(Error::Duplicate(
+                "the endpoint is another user's subscription".into(),
+            ));
+        }
+        Ok(())
     }
 
     async fn unsubscribe(&self, user_id: &str, endpoint: &str) -> Result<bool> {

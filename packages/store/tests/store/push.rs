@@ -57,7 +57,8 @@ async fn many_devices_per_user_on_mongo() {
     on_mongo(many_devices_per_user).await;
 }
 
-/// Subscribing an endpoint again stores it once, with the latest keys and owner.
+/// Subscribing an endpoint again stores it once, with the latest keys; it changes owner only
+/// with the browser's own secret.
 async fn an_endpoint_is_stored_once(store: Arc<dyn PushStore>) {
     let first = subscription("alice", "phone");
     store.subscribe(&first).await.unwrap();
@@ -86,7 +87,20 @@ async fn an_endpoint_is_stored_once(store: Arc<dyn PushStore>) {
     };
     store.subscribe(&bobs).await.unwrap();
     assert!(users(&*store, &["alice"]).await.is_empty());
-    assert_eq!(users(&*store, &["alice", "bob"]).await, [bobs]);
+    assert_eq!(users(&*store, &["alice", "bob"]).await, std::slice::from_ref(&bobs));
+
+    // Mallory learned the endpoint, not the browser's secret: she cannot take the device.
+    let taken = PushSubscription {
+        user_id: "mallory".into(),
+        p256dh: "mallorys-key".into(),
+        auth: "mallorys-auth".into(),
+        ..bobs.clone()
+    };
+    assert!(matches!(
+        store.subscribe(&taken).await,
+        Err(store::Error::Duplicate(_))
+    ));
+    assert_eq!(users(&*store, &["bob", "mallory"]).await, [bobs]);
 }
 
 #[tokio::test]
