@@ -87,7 +87,10 @@ async fn an_endpoint_is_stored_once(store: Arc<dyn PushStore>) {
     };
     store.subscribe(&bobs).await.unwrap();
     assert!(users(&*store, &["alice"]).await.is_empty());
-    assert_eq!(users(&*store, &["alice", "bob"]).await, std::slice::from_ref(&bobs));
+    assert_eq!(
+        users(&*store, &["alice", "bob"]).await,
+        std::slice::from_ref(&bobs)
+    );
 
     // Mallory learned the endpoint, not the browser's secret: she cannot take the device.
     let taken = PushSubscription {
