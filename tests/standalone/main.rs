@@ -472,3 +472,40 @@ async fn every_answer_carries_the_security_headers() {
     }
     server.stop();
 }
+
+/// The resident memory of process `pid`, in KiB (Linux).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .expect("VmRSS")
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_burst_of_registrations_leaves_memory_bounded() {
+    let data = fresh_dir();
+    let server = Server::start(&data).await;
+    let before = rss_kib(server.child.id());
+    let client = reqwest::Client::new();
+    // 160 accounts, 40 at a time: each a 19 MiB Argon2id hash.
+    for wave in 0..4 {
+        let registrations = (0..40).map(|i| {
+            let client = client.clone();
+            let url = format!("{}/api/auth/register", server.base);
+            async move {
+                let body = json!({"username": format!("burst{wave}x{i}"), "password": "long enough secret"});
+                client.post(url).json(&body).send().await.unwrap().status().as_u16()
+            }
+        });
+        let statuses = futures_util::future::join_all(registrations).await;
+        assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    }
+    let grown_mib = rss_kib(server.child.id()).saturating_sub(before) / 1024;
+    // Four hashes at once (CHAT_MAX_CONCURRENT_HASHES) of 19 MiB each, kept for the next ones,
+    // and room for the rest; before the buffers were kept, this burst grew it by about 800 MiB.
+    assert!(grown_mib < 150, "grew by {grown_mib} MiB");
+    server.stop();
+}
