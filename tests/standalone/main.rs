@@ -73,7 +73,19 @@ impl Server {
         }
         logs
     }
+}
 
+/// A test that fails before `stop` still ends its server.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Server {
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let response = reqwest::Client::new()
             .post(format!("{}{path}", self.base))
