@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use handoff::HandOff;
 use presence::Presence;
-use rate_limit::RateLimiter;
+use rate_limit::{Decision, RateLimiter, Rule};
 use sequencer::Sequencer;
 use store::{AuthStore, ChatStore, FileStore, SearchStore};
 
@@ -101,6 +101,31 @@ impl Chat {
         } else {
             Err(Error::NotFound("room"))
         }
+    }
+
+    /// Counts one hit of `user_id` against their `bucket` (sends, searches) under `rule`,
+    /// shared by all their sockets and nodes; `rate_limited` past it, logged with `what`.
+    pub(super) async fn hit_rate(
+        &self,
+        bucket: &'static str,
+        rule: Rule,
+        user_id: &str,
+        what: &'static str,
+    ) -> Result<()> {
+        if let Decision::Limited { retry_after } = self
+            .deps
+            .limiter
+            .hit(&format!("{bucket}:{user_id}"), rule)
+            .await?
+        {
+            let retry_after_ms = retry_after.as_millis() as u64;
+            tracing::info!(
+                %user_id, what, retry_after_ms,
+                message = %format_args!("{bucket} rate limit hit")
+            );
+            return Err(Error::RateLimited(retry_after));
+        }
+        Ok(())
     }
 
     /// Those of `users` who are online.

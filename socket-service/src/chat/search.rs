@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use models::chat::Message;
-use rate_limit::Decision;
 use store::search::{self, SearchCursor, SearchQuery, text};
 
 use super::Chat;
@@ -68,15 +67,8 @@ impl Chat {
             .map(|b| b.parse::<SearchCursor>())
             .transpose()
             .map_err(|()| Error::Invalid("before must be the next of an earlier page".into()))?;
-        if let Decision::Limited { retry_after } = self
-            .deps
-            .limiter
-            .hit(&format!("search:{user_id}"), self.limits.search_rate)
-            .await?
-        {
-            tracing::info!(%user_id, retry_after_ms = retry_after.as_millis() as u64, "search rate limit hit");
-            return Err(Error::RateLimited(retry_after));
-        }
+        self.hit_rate("search", self.limits.search_rate, user_id, "search")
+            .await?;
         let rooms = match room_id {
             Some(room_id) => {
                 self.require_member(room_id, user_id).await?;

@@ -8,7 +8,6 @@ use models::Timestamp;
 use models::chat::{FileRef, Message, ReplyPreview};
 use models::events::Event;
 use models::socket::SendPayload;
-use rate_limit::Decision;
 use sequencer::HandOffState;
 use store::{FileState, NewMessage};
 use tokio::sync::oneshot;
@@ -284,17 +283,8 @@ impl Chat {
     /// Counts one send of `what` (a message, a reaction) against the user's send rate, shared
     /// by all their sockets; `rate_limited` past it.
     pub(super) async fn hit_send_rate(&self, user_id: &str, what: &'static str) -> Result<()> {
-        if let Decision::Limited { retry_after } = self
-            .deps
-            .limiter
-            .hit(&format!("send:{user_id}"), self.limits.send_rate)
-            .await?
-        {
-            let retry_after_ms = retry_after.as_millis() as u64;
-            tracing::info!(%user_id, what, retry_after_ms, "send rate limit hit");
-            return Err(Error::RateLimited(retry_after));
-        }
-        Ok(())
+        self.hit_rate("send", self.limits.send_rate, user_id, what)
+            .await
     }
 
     /// The files a message may carry: `ready` files of the same room, uploaded by the sender

@@ -526,7 +526,9 @@ impl MongoStore {
 }
 
 /// Collects a cursor of stored messages into [`Message`]s.
-async fn collect_messages(mut cursor: mongodb::Cursor<MessageDoc>) -> Result<Vec<Message>> {
+pub(super) async fn collect_messages(
+    mut cursor: mongodb::Cursor<MessageDoc>,
+) -> Result<Vec<Message>> {
     let mut messages = Vec::new();
     while cursor.advance().await.map_err(map_err)? {
         let doc = cursor.deserialize_current().map_err(map_err)?;

@@ -20,7 +20,7 @@ use mongodb::IndexModel;
 use mongodb::bson::{Document, doc};
 use mongodb::options::UpdateOptions;
 
-use super::chat::MessageDoc;
+use super::chat::{MessageDoc, collect_messages};
 use super::{DUPLICATE_KEY, MongoStore, map_err};
 use crate::search::{Candidate, SearchCursor, SearchQuery, SearchStore, text};
 use crate::{Error, Result};
@@ -98,18 +98,16 @@ impl MongoStore {
 
     /// The messages of `ids` (those stored), by id.
     async fn messages_by_ids(&self, ids: &[String]) -> Result<HashMap<String, Message>> {
-        let mut cursor = self
+        let cursor = self
             .messages
             .find(doc! { "_id": { "$in": ids } })
             .await
             .map_err(map_err)?;
-        let mut found = HashMap::with_capacity(ids.len());
-        while cursor.advance().await.map_err(map_err)? {
-            let doc: MessageDoc = cursor.deserialize_current().map_err(map_err)?;
-            let message = doc.into_message()?;
-            found.insert(message.id.clone(), message);
-        }
-        Ok(found)
+        Ok(collect_messages(cursor)
+            .await?
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect())
     }
 }
 

@@ -233,10 +233,8 @@ fn delete_one(
              WHERE id = ?1 AND room_id = ?2 AND deleted = 0",
         )?
         .execute(params![message_id, room_id, rev])?;
-    if changed == 1
-        && let Some((rowid, _)) = search::row_of(conn, message_id)?
-    {
-        search::unindex_row(conn, rowid)?;
+    if changed == 1 {
+        search::unindex_message(conn, message_id)?;
     }
     Ok(changed == 1)
 }
@@ -923,8 +921,8 @@ impl ChatStore for SqliteStore {
                     message.mentions_room,
                     encoded.thread
                 ])? == 1;
-            if changed && let Some((rowid, false)) = search::row_of(&tx, &message.id)? {
-                search::index_row(&tx, rowid, &message.body)?;
+            if changed {
+                search::reindex_message(&tx, &message.id)?;
             }
             if !changed && insert_message_if_new(&tx, &message, &encoded.attachments)? {
                 tx.prepare_cached(BUMP_ROOM)?.execute(params![

@@ -5,8 +5,8 @@
 //! second copy of the text.
 //!
 //! Every write of a message's text writes its index row in the same transaction (see
-//! [`index_row`] and [`unindex_row`], called from the chat module), so a search never misses
-//! a stored message. A `VACUUM` may renumber the `messages` rows the index points at:
+//! [`index_row`], [`reindex_message`] and [`unindex_message`], called from the chat module),
+//! so a search never misses a stored message. A `VACUUM` may renumber the `messages` rows the index points at:
 //! rebuild the index after one (`SearchStore::reindex`).
 
 use async_trait::async_trait;
@@ -35,7 +35,8 @@ const POSITION_COLUMN: usize = 17;
 
 /// Indexes `body` as the text of the message stored at `rowid`, replacing what was there.
 pub(super) fn index_row(conn: &Connection, rowid: i64, body: &str) -> rusqlite::Result<()> {
-    unindex_row(conn, rowid)?;
+    conn.prepare_cached("DELETE FROM message_search WHERE rowid = ?1")?
+        .execute([rowid])?;
     let terms = text::fts_text(&text::tokens(body));
     if terms.is_empty() {
         return Ok(());
@@ -45,18 +46,26 @@ pub(super) fn index_row(conn: &Connection, rowid: i64, body: &str) -> rusqlite::
     Ok(())
 }
 
-/// Takes the message stored at `rowid` out of the index (nothing if it is not there).
-pub(super) fn unindex_row(conn: &Connection, rowid: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("DELETE FROM message_search WHERE rowid = ?1")?
-        .execute([rowid])?;
+/// Takes message `id` out of the index (nothing if it is not there).
+pub(super) fn unindex_message(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM message_search WHERE rowid = (SELECT rowid FROM messages WHERE id = ?1)",
+    )?
+    .execute([id])?;
     Ok(())
 }
 
-/// The row of message `id` in `messages`, and whether it is deleted.
-pub(super) fn row_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<(i64, bool)>> {
-    conn.prepare_cached("SELECT rowid, deleted FROM messages WHERE id = ?1")?
-        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()
+/// Indexes message `id` as it is stored: its text, or nothing once it is deleted.
+pub(super) fn reindex_message(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    let stored: Option<(i64, bool, String)> = conn
+        .prepare_cached("SELECT rowid, deleted, body FROM messages WHERE id = ?1")?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?;
+    match stored {
+        Some((_, true, _)) => unindex_message(conn, id),
+        Some((rowid, false, body)) => index_row(conn, rowid, &body),
+        None => Ok(()),
+    }
 }
 
 /// Empties the index and indexes every stored message that is not deleted; how many.
@@ -113,21 +122,10 @@ impl SearchStore for SqliteStore {
         let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
         self.call(move |conn| {
             let tx = conn.transaction()?;
+            // The stored message is the truth here: its own writes keep its row current, so
+            // this only repairs a row, from the text as stored.
             for id in &ids {
-                // The stored message is the truth here: its own writes keep its row current,
-                // so this only repairs a row, from the text as stored.
-                if let Some((rowid, deleted)) = row_of(&tx, id)? {
-                    if deleted {
-                        unindex_row(&tx, rowid)?;
-                    } else {
-                        let body: String = tx.query_row(
-                            "SELECT body FROM messages WHERE rowid = ?1",
-                            [rowid],
-                            |row| row.get(0),
-                        )?;
-                        index_row(&tx, rowid, &body)?;
-                    }
-                }
+                reindex_message(&tx, id)?;
             }
             tx.commit()
         })
@@ -136,13 +134,7 @@ impl SearchStore for SqliteStore {
 
     async fn unindex_message(&self, message_id: &str) -> Result<()> {
         let id = message_id.to_owned();
-        self.call(move |conn| {
-            if let Some((rowid, _)) = row_of(conn, &id)? {
-                unindex_row(conn, rowid)?;
-            }
-            Ok(())
-        })
-        .await
+        self.call(move |conn| unindex_message(conn, &id)).await
     }
 
     async fn reindex(&self) -> Result<u64> {
